@@ -1,0 +1,92 @@
+# postern - one plain Makefile (STYLE.md rule 22).
+#
+#   make            build posternd, postern-console and the unit tests' lib
+#   make run        install what is missing, set up var/, start posternd
+#   make check      same set-up, then every test suite; ends "N passed, N failed"
+#   make psql       psql on the local database (reads stdin when not a tty)
+#   make bench      side-by-side benchmarks against a private Postfix
+#   make SANITIZER=address,undefined ...   sanitizer build (into build-san/)
+
+CC      ?= cc
+SANITIZER ?=
+ifeq ($(SANITIZER),)
+BUILD   := build
+SANFLAGS :=
+else
+BUILD   := build-san
+SANFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+PGINC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Werror \
+           -D_GNU_SOURCE -pthread -I. -I$(PGINC) $(SANFLAGS) -MMD -MP
+LDFLAGS += -pthread $(SANFLAGS)
+LIBS    := -lwolfssl -lpq -lcrypt -lm
+CONSOLE_LIBS := -lpq -lncursesw -lpanel -lmenu
+
+# Library sources: every daemon/ and tls/ file except the program mains.
+LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard tls/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CONSOLE_SRCS := $(wildcard console/*.c)
+CONSOLE_OBJS := $(CONSOLE_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+PROGS := $(BUILD)/posternd
+ifneq ($(CONSOLE_SRCS),)
+PROGS += $(BUILD)/postern-console
+endif
+
+.PHONY: all deps setup run check unit integration psql bench clean stop lint
+all: $(PROGS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libpostern.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/posternd: $(BUILD)/daemon/main.o $(BUILD)/libpostern.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/postern-console: $(CONSOLE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CONSOLE_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# Installs missing Debian packages (root only; a no-op when all are there).
+deps:
+	@scripts/deps.sh
+
+# Private PostgreSQL cluster under var/, schema, default config, certificate.
+setup: deps all
+	@scripts/setup.sh
+
+run: setup
+	@scripts/run.sh
+
+check: deps
+	@scripts/check.sh
+
+psql:
+	@scripts/pg.sh psql
+
+stop:
+	@scripts/pg.sh stop
+
+bench: setup
+	@bench/run.sh
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	    --inline-suppr -I. daemon tls console
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

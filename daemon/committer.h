@@ -1,0 +1,45 @@
+/*
+ * committer.h - group commit of accepted messages into PostgreSQL.
+ *
+ * Sessions that finished DATA hand a store job to the committer.  A small
+ * pool of committer threads, each owning one PGconn, takes every job that is
+ * waiting (up to COMMITTER_BATCH) and writes the whole batch - messages,
+ * bodies, recipients - with ONE prepared statement (binary array
+ * parameters, see pgarr.h) in autocommit, i.e. one transaction and one
+ * round trip.  Only when that statement returns PGRES_COMMAND_OK, which
+ * means the transaction committed, is each job's completion called with
+ * SMTP_OK; on any error every job of the batch gets SMTP_TEMPFAIL (the
+ * client sees 451 4.3.0 and retries; a lost connection after COMMIT was
+ * sent can at worst duplicate a message, never lose one).  While one batch
+ * commits the next one gathers, which is where the throughput comes from
+ * (PERFORMANCE.md "group commit").
+ *
+ * Threads: committer_submit() may be called from any thread; completions
+ * run on a committer thread and must only hand the result back to the
+ * session's owner (they must not touch the session).  The job's data
+ * (session transaction) must stay untouched until completion.
+ */
+#ifndef POSTERN_COMMITTER_H
+#define POSTERN_COMMITTER_H
+
+#include <stdint.h>
+
+#include "daemon/smtp_session.h"
+
+#define COMMITTER_BATCH 128
+
+struct committer_job {
+	struct committer_job *next;
+	const struct smtp_session *s;	/* read-only until completion */
+	void (*done)(struct committer_job *job, enum smtp_result r);
+	void *arg;
+};
+
+/* Starts n threads connecting with conninfo; node is recorded per message.
+ * Returns 0 or -1. */
+int committer_start(const char *conninfo, const char *node, int n);
+void committer_submit(struct committer_job *job);
+/* Finishes queued jobs and stops the threads. */
+void committer_stop(void);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * config.c - load and query the configuration snapshot.  See config.h.
+ *
+ * The load runs four parameterised queries (settings, listeners for this
+ * node, domains, accounts) inside BEGIN ISOLATION LEVEL REPEATABLE READ
+ * READ ONLY, then builds one TLS context per TLS listener.  The database
+ * already refused invalid values through its constraints; what can only be
+ * checked here (files readable, key matches certificate, cipher list known
+ * to wolfSSL) fails the whole load with a message naming the listener and
+ * the field.
+ */
+#include "daemon/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/smtp_session.h"
+#include "daemon/util.h"
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmp_account(const void *a, const void *b)
+{
+	return strcmp(((const struct config_account *)a)->address,
+	    ((const struct config_account *)b)->address);
+}
+
+static unsigned
+parse_mechs(const char *arr)
+{
+	unsigned m = 0;
+
+	/* Text form of text[]: {PLAIN,LOGIN}. */
+	if (strstr(arr, "PLAIN") != NULL)
+		m |= SMTP_AUTH_PLAIN;
+	if (strstr(arr, "LOGIN") != NULL)
+		m |= SMTP_AUTH_LOGIN;
+	return m;
+}
+
+static PGresult *
+query(PGconn *db, const char *sql, int nparams, const char *const *params,
+    char *err, size_t errlen)
+{
+	PGresult *r = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK &&
+	    PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "configuration query failed: %s",
+		    PQresultErrorMessage(r));
+		err[strcspn(err, "\n")] = '\0';
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static const char *
+val(PGresult *r, int row, const char *col)
+{
+	int c = PQfnumber(r, col);
+
+	if (c < 0 || PQgetisnull(r, row, c))
+		return NULL;
+	return PQgetvalue(r, row, c);
+}
+
+static int
+ival(PGresult *r, int row, const char *col)
+{
+	const char *v = val(r, row, col);
+
+	return v ? atoi(v) : 0;
+}
+
+static void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		tls_ctx_unref(c->listeners[i].tls);
+	free(c->listeners);
+	for (i = 0; i < c->ndomains; i++)
+		free(c->domains[i]);
+	free(c->domains);
+	for (i = 0; i < c->naccounts; i++) {
+		free(c->accounts[i].address);
+		free(c->accounts[i].hash);
+	}
+	free(c->accounts);
+	free(c);
+}
+
+static int
+load_settings(struct config *c, PGconn *db, char *err, size_t errlen,
+    const char **cert, const char **key, PGresult **keep)
+{
+	PGresult *r = query(db, "SELECT * FROM postern.settings", 0, NULL,
+	    err, errlen);
+	const char *v;
+
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) != 1) {
+		snprintf(err, errlen, "postern.settings must hold exactly one "
+		    "row (it holds %d)", PQntuples(r));
+		PQclear(r);
+		return -1;
+	}
+	v = val(r, 0, "hostname");
+	if (v == NULL || *v == '\0') {
+		if (gethostname(c->hostname, sizeof(c->hostname) - 1) == -1)
+			str_copy(c->hostname, "localhost", sizeof(c->hostname));
+	} else {
+		str_copy(c->hostname, v, sizeof(c->hostname));
+	}
+	v = val(r, 0, "allow_starttls");
+	c->allow_starttls = v && *v == 't';
+	v = val(r, 0, "use_starttls_out");
+	c->use_starttls_out = v && *v == 't';
+	v = val(r, 0, "auth_mechs_plain");
+	c->auth_plain = v ? parse_mechs(v) : 0;
+	v = val(r, 0, "auth_mechs_tls");
+	c->auth_tls = v ? parse_mechs(v) : 0;
+	v = val(r, 0, "max_message_size");
+	c->max_message_size = v ? strtoull(v, NULL, 10) : 0;
+	c->max_recipients = (unsigned)ival(r, 0, "max_recipients");
+	c->max_errors = (unsigned)ival(r, 0, "max_errors");
+	c->max_auth_failures = (unsigned)ival(r, 0, "max_auth_failures");
+	c->command_timeout = ival(r, 0, "command_timeout");
+	c->data_timeout = ival(r, 0, "data_timeout");
+	c->max_connections = ival(r, 0, "max_connections");
+	c->max_connections_per_ip = ival(r, 0, "max_connections_per_ip");
+	c->worker_threads = ival(r, 0, "worker_threads");
+	c->db_connections = ival(r, 0, "db_connections");
+	*cert = val(r, 0, "tls_cert_file");
+	*key = val(r, 0, "tls_key_file");
+	*keep = r;
+	return 0;
+}
+
+static int
+load_listeners(struct config *c, PGconn *db, const char *node,
+    const char *dcert, const char *dkey, char *err, size_t errlen)
+{
+	const char *params[1] = { node };
+	PGresult *r = query(db, "SELECT name, address, port, tls_mode::text,"
+	    " tls_min_version::text, tls_max_version::text, ciphers, dh_file,"
+	    " cert_file, key_file, max_connections FROM postern.listeners"
+	    " WHERE enabled AND (node IS NULL OR node = $1) ORDER BY name",
+	    1, params, err, errlen);
+	int i, n;
+
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	c->listeners = xcalloc((size_t)n + 1, sizeof(*c->listeners));
+	for (i = 0; i < n; i++) {
+		struct config_listener *l = &c->listeners[c->nlisteners++];
+		struct tls_ctx_params tp;
+		enum tls_version vmin = TLS_V1_2, vmax = TLS_V1_3;
+		const char *mode = val(r, i, "tls_mode");
+		const char *cert = val(r, i, "cert_file");
+		const char *key = val(r, i, "key_file");
+		char terr[256];
+
+		str_copy(l->name, val(r, i, "name"), sizeof(l->name));
+		str_copy(l->address, val(r, i, "address"), sizeof(l->address));
+		l->port = ival(r, i, "port");
+		l->max_connections = ival(r, i, "max_connections");
+		l->mode = strcmp(mode, "implicit") == 0 ? LISTENER_IMPLICIT :
+		    strcmp(mode, "none") == 0 ? LISTENER_NONE : LISTENER_STARTTLS;
+		if (l->mode == LISTENER_NONE)
+			continue;
+		if (cert == NULL) {
+			cert = dcert;
+			key = dkey;
+		}
+		if (cert == NULL || key == NULL) {
+			snprintf(err, errlen, "listener %s: tls_mode is %s but "
+			    "no certificate is configured (set listeners.cert_file"
+			    "/key_file or settings.tls_cert_file/tls_key_file)",
+			    l->name, mode);
+			PQclear(r);
+			return -1;
+		}
+		if (tls_version_parse(val(r, i, "tls_min_version"), &vmin) == -1 ||
+		    tls_version_parse(val(r, i, "tls_max_version"), &vmax) == -1) {
+			snprintf(err, errlen, "listener %s: unknown TLS version",
+			    l->name);
+			PQclear(r);
+			return -1;
+		}
+		memset(&tp, 0, sizeof(tp));
+		tp.cert_file = cert;
+		tp.key_file = key;
+		tp.min_version = vmin;
+		tp.max_version = vmax;
+		tp.ciphers = val(r, i, "ciphers");
+		tp.dh_file = val(r, i, "dh_file");
+		l->tls = tls_ctx_new_server(&tp, terr, sizeof(terr));
+		if (l->tls == NULL) {
+			snprintf(err, errlen, "listener %s: %s", l->name, terr);
+			PQclear(r);
+			return -1;
+		}
+		snprintf(l->tls_desc, sizeof(l->tls_desc), "%s-%s",
+		    tls_version_name(vmin), tls_version_name(vmax));
+	}
+	PQclear(r);
+	return 0;
+}
+
+static int
+load_domains(struct config *c, PGconn *db, char *err, size_t errlen)
+{
+	PGresult *r = query(db, "SELECT lower(name) FROM postern.domains", 0,
+	    NULL, err, errlen);
+	int i, n;
+
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	c->domains = xcalloc((size_t)n + 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		c->domains[c->ndomains++] = xstrdup(PQgetvalue(r, i, 0));
+	qsort(c->domains, c->ndomains, sizeof(char *), cmp_str);
+	PQclear(r);
+	return 0;
+}
+
+static int
+load_accounts(struct config *c, PGconn *db, char *err, size_t errlen)
+{
+	PGresult *r = query(db, "SELECT lower(address), password_hash, enabled"
+	    " FROM postern.accounts", 0, NULL, err, errlen);
+	int i, n;
+
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	c->accounts = xcalloc((size_t)n + 1, sizeof(*c->accounts));
+	for (i = 0; i < n; i++) {
+		struct config_account *a = &c->accounts[c->naccounts++];
+
+		a->address = xstrdup(PQgetvalue(r, i, 0));
+		a->hash = PQgetisnull(r, i, 1) ? NULL :
+		    xstrdup(PQgetvalue(r, i, 1));
+		a->enabled = PQgetvalue(r, i, 2)[0] == 't';
+	}
+	qsort(c->accounts, c->naccounts, sizeof(*c->accounts), cmp_account);
+	PQclear(r);
+	return 0;
+}
+
+struct config *
+config_load(PGconn *db, const char *node, uint64_t generation, char *err,
+    size_t errlen)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	PGresult *settings = NULL, *r = NULL;
+	const char *dcert = NULL, *dkey = NULL;
+	int ok = 0;
+
+	atomic_init(&c->refs, 1);
+	c->generation = generation;
+	r = query(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+	    NULL, err, errlen);
+	if (r == NULL)
+		goto out;
+	PQclear(r);
+	if (load_settings(c, db, err, errlen, &dcert, &dkey, &settings) == -1 ||
+	    load_listeners(c, db, node, dcert, dkey, err, errlen) == -1 ||
+	    load_domains(c, db, err, errlen) == -1 ||
+	    load_accounts(c, db, err, errlen) == -1)
+		goto out;
+	ok = 1;
+out:
+	PQclear(settings);
+	PQclear(PQexec(db, "COMMIT"));
+	if (!ok) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+config_ref(struct config *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void
+config_unref(struct config *c)
+{
+	if (c != NULL && atomic_fetch_sub(&c->refs, 1) == 1)
+		config_free(c);
+}
+
+int
+config_domain_is_local(const struct config *c, const char *domain)
+{
+	return bsearch(&domain, c->domains, c->ndomains, sizeof(char *),
+	    cmp_str) != NULL;
+}
+
+const struct config_account *
+config_account(const struct config *c, const char *address)
+{
+	struct config_account key;
+
+	key.address = (char *)address;
+	return bsearch(&key, c->accounts, c->naccounts, sizeof(key),
+	    cmp_account);
+}
+
+const struct config_listener *
+config_listener_find(const struct config *c, const char *address, int port)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].port == port &&
+		    strcmp(c->listeners[i].address, address) == 0)
+			return &c->listeners[i];
+	return NULL;
+}

@@ -1,0 +1,86 @@
+/*
+ * config.h - the immutable configuration snapshot loaded from PostgreSQL.
+ *
+ * A snapshot holds everything a session needs: settings, this node's
+ * listeners with their built TLS contexts, local domains and accounts.  It
+ * is loaded in one REPEATABLE READ transaction, so it is consistent, and it
+ * is never modified after config_load() returns: threads share it read-only
+ * and keep it alive with config_ref()/config_unref() (atomic refcount).  The
+ * daemon swaps the current pointer when a reload succeeds; sessions keep
+ * the snapshot they started with.  A snapshot that fails to load or
+ * validate (a TLS file that cannot be read, for example) is never
+ * published: the caller keeps the old one and logs the error text.
+ *
+ * Lookups (config_domain_is_local, config_account) are binary searches on
+ * sorted arrays: O(log n), no locks, no allocation.
+ */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "tls/tls.h"
+
+enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
+
+struct config_listener {
+	char name[65];
+	char address[64];
+	int port;
+	enum listener_tls mode;
+	int max_connections;
+	struct tls_ctx *tls;	/* NULL when mode is NONE */
+	char tls_desc[64];	/* "TLSv1.2-TLSv1.3" for logs */
+};
+
+struct config_account {
+	char *address;	/* lower-case */
+	char *hash;	/* crypt(3) string, NULL = cannot log in */
+	int enabled;
+};
+
+struct config {
+	atomic_int refs;
+	uint64_t generation;
+	char hostname[256];
+	int allow_starttls;
+	int use_starttls_out;
+	unsigned auth_plain;	/* SMTP_AUTH_* bits */
+	unsigned auth_tls;
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_errors;
+	unsigned max_auth_failures;
+	int command_timeout;	/* seconds */
+	int data_timeout;
+	int max_connections;
+	int max_connections_per_ip;
+	int worker_threads;
+	int db_connections;
+	struct config_listener *listeners;
+	size_t nlisteners;
+	char **domains;		/* sorted, lower-case */
+	size_t ndomains;
+	struct config_account *accounts;	/* sorted by address */
+	size_t naccounts;
+};
+
+/* Loads a snapshot for node from db.  Returns it with refcount 1, or NULL
+ * with a readable reason in err.  Blocking (runs on the config thread). */
+struct config *config_load(PGconn *db, const char *node, uint64_t generation,
+    char *err, size_t errlen);
+void config_ref(struct config *c);
+void config_unref(struct config *c);
+
+int config_domain_is_local(const struct config *c, const char *domain);
+/* The account for a lower-case address, or NULL. */
+const struct config_account *config_account(const struct config *c,
+    const char *address);
+const struct config_listener *config_listener_find(const struct config *c,
+    const char *address, int port);
+
+#endif

@@ -1,0 +1,324 @@
+/*
+ * conn.c - drives one connection's I/O around its SMTP session.
+ *
+ * conn_handle() runs on the worker that owns the conn (see conn.h).  It
+ * loops: finish a TLS handshake, flush pending replies, serve the session's
+ * request (STARTTLS, AUTH, STORE, CLOSE), read and feed input - until the
+ * socket would block (then it re-arms epoll for the direction needed and
+ * returns) or the session parks on a request handled elsewhere.  Each pass
+ * is bounded (CONN_ROUNDS); a very busy client is re-queued so it cannot
+ * starve others.  Plaintext read while TLS is active comes from wolfSSL,
+ * which may hold decrypted bytes no socket event will announce, so reads
+ * continue while tls_conn_pending() > 0 before re-arming.
+ *
+ * AUTH: the password is verified here (libxcrypt, on the worker).  A wrong
+ * password parks the conn for 1 s per failure so far (at most 5 s) before
+ * the 535 goes out, which slows guessing without holding a thread.
+ * STORE: the conn parks while the committer writes the message; its
+ * completion unparks it, and only then is the 250 written.
+ */
+#include "daemon/conn.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/passwd.h"
+#include "daemon/policy.h"
+#include "daemon/server.h"
+#include "daemon/util.h"
+
+#define CONN_ROUNDS 64
+#define CONN_READ 16384
+
+enum step { STEP_CONTINUE, STEP_RETURN };
+
+static uint64_t
+session_id(void)
+{
+	return server_new_queue_id();
+}
+
+static uint64_t
+hook_new_id(void *arg)
+{
+	(void)arg;
+	return server_new_queue_id();
+}
+
+static void
+conn_start(struct conn *c)
+{
+	struct smtp_params p;
+	struct smtp_hooks h;
+
+	policy_session_params(c->cfg, c->lcfg, &p);
+	memset(&h, 0, sizeof(h));
+	h.arg = c->cfg;
+	h.rcpt_check = policy_rcpt_check;
+	h.new_id = hook_new_id;
+	c->s = smtp_session_new(&p, &h, session_id(), c->peer, 0);
+	log_info("%016" PRIx64 " smtp connect client=%s:%d listener=%s",
+	    c->s->id, c->peer, c->peer_port, c->lcfg->name);
+	if (c->lcfg->mode == LISTENER_IMPLICIT) {
+		c->tls = tls_conn_new_server(c->lcfg->tls, c->fd);
+		c->handshaking = 1;
+		return;		/* greeting after the handshake */
+	}
+	smtp_session_start(c->s, NULL);
+}
+
+static void
+store_done(struct committer_job *job, enum smtp_result r)
+{
+	struct conn *c = job->arg;
+
+	c->resume_kind = CONN_RESUME_STORE;
+	c->resume_result = r;
+	server_unpark(c);
+}
+
+static enum smtp_result
+auth_check(struct conn *c)
+{
+	struct smtp_session *s = c->s;
+	const struct config_account *a;
+	char user[ADDR_MAX + 1];
+
+	str_copy(user, s->req_user, sizeof(user));
+	str_lower(user);
+	a = config_account(c->cfg, user);
+	if (a != NULL && (!a->enabled || a->hash == NULL))
+		a = NULL;
+	if (passwd_verify(a ? a->hash : NULL, s->req_pass) && a != NULL)
+		return SMTP_OK;
+	return SMTP_PERMFAIL;
+}
+
+/* Serve the session's outstanding request.  STEP_RETURN when the conn was
+ * parked or closed. */
+static enum step
+serve_request(struct conn *c)
+{
+	struct smtp_session *s = c->s;
+
+	switch (s->req) {
+	case SMTP_REQ_CLOSE:
+		server_close(c, s->close_reason[0] ? s->close_reason : "closed");
+		return STEP_RETURN;
+	case SMTP_REQ_STARTTLS:
+		if (c->lcfg->tls == NULL) {
+			server_close(c, "starttls without tls context");
+			return STEP_RETURN;
+		}
+		if (s->discarded > 0)
+			log_info("%016" PRIx64 " smtp starttls discarded=%zu "
+			    "(plaintext sent after STARTTLS)", s->id,
+			    s->discarded);
+		c->tls = tls_conn_new_server(c->lcfg->tls, c->fd);
+		c->handshaking = 1;
+		s->req = SMTP_REQ_NONE;
+		return STEP_CONTINUE;
+	case SMTP_REQ_AUTH: {
+		enum smtp_result r = auth_check(c);
+
+		if (r == SMTP_OK) {
+			smtp_session_resume_auth(s, r);
+			return STEP_CONTINUE;
+		}
+		c->resume_kind = CONN_RESUME_AUTH;
+		c->resume_result = r;
+		{
+			int64_t delay = 1000 * (int64_t)(s->auth_failures + 1);
+
+			server_park(c, now_ms() + (delay > 5000 ? 5000 : delay));
+		}
+		return STEP_RETURN;
+	}
+	case SMTP_REQ_STORE:
+		memset(&c->job, 0, sizeof(c->job));
+		c->job.s = s;
+		c->job.done = store_done;
+		c->job.arg = c;
+		server_park(c, 0);
+		committer_submit(&c->job);
+		return STEP_RETURN;
+	default:
+		return STEP_CONTINUE;
+	}
+}
+
+/* Write pending output.  STEP_RETURN when re-armed or closed. */
+static enum step
+flush_out(struct conn *c)
+{
+	struct smtp_session *s = c->s;
+
+	while (buf_unread(&s->out) > 0) {
+		size_t n = 0;
+
+		if (c->tls != NULL) {
+			enum tls_io r = tls_conn_write(c->tls, buf_data(&s->out),
+			    buf_unread(&s->out), &n);
+
+			if (r == TLS_IO_WANT_WRITE || r == TLS_IO_WANT_READ) {
+				server_arm(c, r == TLS_IO_WANT_WRITE);
+				return STEP_RETURN;
+			}
+			if (r != TLS_IO_OK) {
+				server_close(c, "tls write error");
+				return STEP_RETURN;
+			}
+		} else {
+			ssize_t w = write(c->fd, buf_data(&s->out),
+			    buf_unread(&s->out));
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					server_arm(c, 1);
+					return STEP_RETURN;
+				}
+				server_close(c, "write error");
+				return STEP_RETURN;
+			}
+			n = (size_t)w;
+		}
+		c->bytes_out += n;
+		buf_consume(&s->out, n);
+	}
+	buf_compact(&s->out);
+	return STEP_CONTINUE;
+}
+
+static enum step
+handshake(struct conn *c)
+{
+	enum tls_io r = tls_conn_handshake(c->tls);
+
+	switch (r) {
+	case TLS_IO_OK:
+		c->handshaking = 0;
+		log_info("%016" PRIx64 " smtp tls established client=%s "
+		    "version=%s cipher=%s", c->s->id, c->peer,
+		    tls_conn_version(c->tls), tls_conn_cipher(c->tls));
+		smtp_session_tls_started(c->s, tls_conn_version(c->tls),
+		    tls_conn_cipher(c->tls));
+		return STEP_CONTINUE;
+	case TLS_IO_WANT_READ:
+	case TLS_IO_WANT_WRITE:
+		server_arm(c, r == TLS_IO_WANT_WRITE);
+		return STEP_RETURN;
+	default: {
+		char why[200];
+
+		snprintf(why, sizeof(why), "tls handshake failed: %s",
+		    tls_conn_error(c->tls));
+		server_close(c, why);
+		return STEP_RETURN;
+	}
+	}
+}
+
+static enum step
+read_in(struct conn *c)
+{
+	uint8_t data[CONN_READ];
+	size_t n = 0;
+
+	if (c->tls != NULL) {
+		enum tls_io r = tls_conn_read(c->tls, data, sizeof(data), &n);
+
+		if (r == TLS_IO_WANT_READ || r == TLS_IO_WANT_WRITE) {
+			server_arm(c, r == TLS_IO_WANT_WRITE);
+			return STEP_RETURN;
+		}
+		if (r == TLS_IO_EOF) {
+			server_close(c, "client closed");
+			return STEP_RETURN;
+		}
+		if (r != TLS_IO_OK) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "tls read error: %s",
+			    tls_conn_error(c->tls));
+			server_close(c, why);
+			return STEP_RETURN;
+		}
+	} else {
+		ssize_t r = read(c->fd, data, sizeof(data));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				return STEP_CONTINUE;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				server_arm(c, 0);
+				return STEP_RETURN;
+			}
+			server_close(c, "read error");
+			return STEP_RETURN;
+		}
+		if (r == 0) {
+			server_close(c, "client closed");
+			return STEP_RETURN;
+		}
+		n = (size_t)r;
+	}
+	c->bytes_in += n;
+	smtp_session_feed(c->s, data, n);
+	wipe(data, n);
+	return STEP_CONTINUE;
+}
+
+void
+conn_handle(struct conn *c)
+{
+	int round;
+
+	switch (c->ev) {
+	case CONN_EV_START:
+		conn_start(c);
+		break;
+	case CONN_EV_TIMEOUT:
+		if (c->handshaking || c->s->state == SMTP_S_CLOSED) {
+			server_close(c, "timeout");
+			return;
+		}
+		smtp_session_timeout(c->s);
+		break;
+	case CONN_EV_RESUME:
+		if (c->resume_kind == CONN_RESUME_AUTH)
+			smtp_session_resume_auth(c->s, c->resume_result);
+		else
+			smtp_session_resume_store(c->s, c->resume_result, NULL);
+		break;
+	case CONN_EV_IO:
+		break;
+	}
+	for (round = 0; round < CONN_ROUNDS; round++) {
+		if (c->handshaking) {
+			if (handshake(c) == STEP_RETURN)
+				return;
+			continue;
+		}
+		if (flush_out(c) == STEP_RETURN)
+			return;
+		if (c->s->req != SMTP_REQ_NONE) {
+			if (serve_request(c) == STEP_RETURN)
+				return;
+			continue;
+		}
+		if (smtp_session_wants_input(c->s)) {
+			if (read_in(c) == STEP_RETURN)
+				return;
+			continue;
+		}
+		smtp_session_process(c->s);
+	}
+	/* Busy client: yield the worker, come back through the loop. */
+	server_arm(c, 0);
+}

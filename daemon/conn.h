@@ -1,0 +1,71 @@
+/*
+ * conn.h - one client connection: the socket, its TLS object and its SMTP
+ * session, driven by whichever worker currently owns it.
+ *
+ * Ownership (STYLE.md rule 17): a conn is in exactly one of these states,
+ * changed only under c->lock:
+ *   CONN_ARMED   registered in epoll (EPOLLONESHOT), owned by nobody; the
+ *                event loop moves it to BUSY when an event or its deadline
+ *                arrives and queues it for a worker;
+ *   CONN_BUSY    owned by one worker (or queued for one);
+ *   CONN_PARKED  waiting for a request outside the worker (a commit in the
+ *                committer, or an AUTH failure delay until c->deadline);
+ *                the completion moves it to BUSY and queues it.
+ * Only the owning worker touches the session, the TLS object and the fd,
+ * and only it frees the conn.  An idle connection holds no thread and, with
+ * empty buffers, a few KiB of memory.
+ */
+#ifndef POSTERN_CONN_H
+#define POSTERN_CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "daemon/committer.h"
+#include "daemon/config.h"
+#include "daemon/smtp_session.h"
+#include "tls/tls.h"
+
+enum conn_state { CONN_ARMED, CONN_BUSY, CONN_PARKED };
+enum conn_event { CONN_EV_START, CONN_EV_IO, CONN_EV_TIMEOUT, CONN_EV_RESUME };
+enum conn_resume { CONN_RESUME_AUTH, CONN_RESUME_STORE };
+
+struct lsock;
+
+struct conn {
+	int kind;		/* KIND_CONN, first member (see server.c) */
+	int fd;
+	pthread_mutex_t lock;
+	enum conn_state state;
+	int registered;		/* in the epoll set */
+	int64_t deadline;	/* ARMED: idle timeout; PARKED: resume time */
+	enum conn_event ev;	/* what the worker should handle */
+	struct conn *prev, *next;	/* all connections */
+	struct conn *qnext;	/* worker queue */
+	struct config *cfg;	/* snapshot at connect time (a reference) */
+	const struct config_listener *lcfg;	/* inside cfg */
+	struct lsock *ls;
+	struct smtp_session *s;
+	struct tls_conn *tls;
+	int handshaking;
+	enum conn_resume resume_kind;
+	enum smtp_result resume_result;
+	struct committer_job job;
+	char peer[64];
+	int peer_port;
+	int64_t started;
+	uint64_t bytes_in, bytes_out;
+};
+
+/* Handles one event for a conn owned by the calling worker. */
+void conn_handle(struct conn *c);
+
+/* Provided by server.c. */
+void server_arm(struct conn *c, int want_write);
+void server_park(struct conn *c, int64_t until);
+void server_unpark(struct conn *c);
+void server_close(struct conn *c, const char *reason);
+uint64_t server_new_queue_id(void);
+
+#endif

@@ -1,0 +1,382 @@
+/*
+ * smtp_cmd.c - the SMTP command table and its handlers (RFC 5321 4.1).
+ *
+ * Every command goes through the one const table below (STYLE.md rule 8);
+ * the last entry catches unknown commands.  Each handler first checks order
+ * and syntax without side effects, then proceeds.  Flags encode policy:
+ *   CMD_NEEDS_HELO   refused with 503 before HELO/EHLO
+ *   CMD_LAST         last in a pipelined group (RFC 2920 3.1): input that
+ *                    arrives in the same batch after DATA is improper
+ *                    pipelining and ends the session (smuggling guard)
+ *   CMD_CLOSE_NOW    not an SMTP client (HTTP verbs): 421 and close
+ *
+ * Acceptance before the rules engine: the rcpt_check hook decides; without
+ * a hook every syntactically valid recipient is accepted (unit tests).
+ */
+#include "daemon/smtp_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+#define CMD_NEEDS_HELO 0x1
+#define CMD_LAST 0x2
+#define CMD_CLOSE_NOW 0x4
+
+struct smtp_cmd {
+	const char *name;
+	void (*fn)(struct smtp_session *, char *arg);
+	int flags;
+};
+
+static void cmd_helo(struct smtp_session *, char *);
+static void cmd_ehlo(struct smtp_session *, char *);
+static void cmd_mail(struct smtp_session *, char *);
+static void cmd_rcpt(struct smtp_session *, char *);
+static void cmd_data(struct smtp_session *, char *);
+static void cmd_rset(struct smtp_session *, char *);
+static void cmd_noop(struct smtp_session *, char *);
+static void cmd_quit(struct smtp_session *, char *);
+static void cmd_help(struct smtp_session *, char *);
+static void cmd_vrfy(struct smtp_session *, char *);
+static void cmd_expn(struct smtp_session *, char *);
+static void cmd_starttls(struct smtp_session *, char *);
+static void cmd_auth(struct smtp_session *, char *);
+static void cmd_http(struct smtp_session *, char *);
+static void cmd_unknown(struct smtp_session *, char *);
+
+static const struct smtp_cmd smtp_cmds[] = {
+	{ "HELO", cmd_helo, CMD_LAST },
+	{ "EHLO", cmd_ehlo, CMD_LAST },
+	{ "MAIL", cmd_mail, CMD_NEEDS_HELO },
+	{ "RCPT", cmd_rcpt, CMD_NEEDS_HELO },
+	{ "DATA", cmd_data, CMD_NEEDS_HELO | CMD_LAST },
+	{ "RSET", cmd_rset, 0 },
+	{ "NOOP", cmd_noop, 0 },
+	{ "QUIT", cmd_quit, CMD_LAST },
+	{ "HELP", cmd_help, 0 },
+	{ "VRFY", cmd_vrfy, 0 },
+	{ "EXPN", cmd_expn, 0 },
+	{ "STARTTLS", cmd_starttls, CMD_LAST },
+	{ "AUTH", cmd_auth, CMD_NEEDS_HELO },
+	{ "GET", cmd_http, CMD_CLOSE_NOW },
+	{ "POST", cmd_http, CMD_CLOSE_NOW },
+	{ "HEAD", cmd_http, CMD_CLOSE_NOW },
+	{ "PUT", cmd_http, CMD_CLOSE_NOW },
+	{ "CONNECT", cmd_http, CMD_CLOSE_NOW },
+	{ NULL, cmd_unknown, 0 },
+};
+
+void
+smtp_cmd_line(struct smtp_session *s, char *line, size_t len)
+{
+	const struct smtp_cmd *c;
+	size_t vlen = 0;
+	char *arg;
+
+	(void)len;
+	while (line[vlen] != '\0' && line[vlen] != ' ')
+		vlen++;
+	arg = line + vlen;
+	while (*arg == ' ')
+		arg++;
+	for (c = smtp_cmds; c->name != NULL; c++)
+		if (strlen(c->name) == vlen && strncasecmp(line, c->name, vlen) == 0)
+			break;
+	if ((c->flags & CMD_NEEDS_HELO) && s->helo[0] == '\0') {
+		smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	c->fn(s, arg);
+}
+
+static int
+helo_check(struct smtp_session *s, const char *verb, const char *arg)
+{
+	size_t i;
+
+	if (*arg == '\0') {
+		smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", verb);
+		return -1;
+	}
+	for (i = 0; arg[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)arg[i];
+
+		if (c < 0x21 || c > 0x7e || i >= 255) {
+			smtp_reply(s, 501, "5.5.4", "Invalid %s hostname", verb);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+cmd_helo(struct smtp_session *s, char *arg)
+{
+	if (helo_check(s, "HELO", arg) == -1)
+		return;
+	smtp_tx_free(s);
+	str_copy(s->helo, arg, sizeof(s->helo));
+	s->esmtp = 0;
+	smtp_reply(s, 250, NULL, "%s", s->p.hostname);
+}
+
+static void
+cmd_ehlo(struct smtp_session *s, char *arg)
+{
+	unsigned mechs;
+
+	if (helo_check(s, "EHLO", arg) == -1)
+		return;
+	smtp_tx_free(s);
+	str_copy(s->helo, arg, sizeof(s->helo));
+	s->esmtp = 1;
+	/* Multi-line reply (RFC 5321 4.2.1); written directly, it is a 250. */
+	buf_printf(&s->out, "250-%s Hello [%s]\r\n", s->p.hostname,
+	    s->client_addr);
+	buf_printf(&s->out, "250-PIPELINING\r\n");
+	buf_printf(&s->out, "250-SIZE %" PRIu64 "\r\n", s->p.max_size);
+	if (!s->tls && s->p.starttls_offer)
+		buf_printf(&s->out, "250-STARTTLS\r\n");
+	mechs = smtp_auth_offered(s);
+	if (mechs != 0)
+		buf_printf(&s->out, "250-AUTH%s%s\r\n",
+		    (mechs & SMTP_AUTH_PLAIN) ? " PLAIN" : "",
+		    (mechs & SMTP_AUTH_LOGIN) ? " LOGIN" : "");
+	buf_printf(&s->out, "250-ENHANCEDSTATUSCODES\r\n");
+	smtp_reply(s, 250, NULL, "8BITMIME");
+}
+
+static void
+cmd_mail(struct smtp_session *s, char *arg)
+{
+	struct addr a;
+	const char *params;
+	char key[32], val[64];
+	uint64_t size = 0;
+	int r;
+
+	if (s->tx != NULL) {
+		smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	if (addr_parse_cmd(arg, ADDR_SENDER, &a, &params) == -1) {
+		smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
+		return;
+	}
+	while ((r = addr_param_next(&params, key, sizeof(key), val,
+	    sizeof(val))) == 1) {
+		if (strcasecmp(key, "SIZE") == 0) {
+			char *end = NULL;
+
+			size = strtoull(val, &end, 10);
+			if (val[0] == '\0' || *end != '\0' || strlen(val) > 19) {
+				smtp_reply(s, 501, "5.5.4", "Bad SIZE parameter");
+				return;
+			}
+		} else if (strcasecmp(key, "BODY") == 0) {
+			if (strcasecmp(val, "7BIT") != 0 &&
+			    strcasecmp(val, "8BITMIME") != 0) {
+				smtp_reply(s, 501, "5.5.4", "Bad BODY parameter");
+				return;
+			}
+		} else if (strcasecmp(key, "AUTH") == 0) {
+			/* RFC 4954 5: accepted and ignored. */
+		} else {
+			smtp_reply(s, 555, "5.5.4", "Unsupported parameter %s", key);
+			return;
+		}
+	}
+	if (r == -1) {
+		smtp_reply(s, 501, "5.5.4", "Bad parameter syntax");
+		return;
+	}
+	if (size > s->p.max_size) {
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum "
+		    "message size (%" PRIu64 " bytes)", s->p.max_size);
+		return;
+	}
+	s->tx = xcalloc(1, sizeof(*s->tx));
+	s->tx->sender = a;
+	s->tx->declared_size = size;
+	spool_init(&s->tx->body);
+	smtp_reply(s, 250, "2.1.0", "Ok");
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, char *arg)
+{
+	struct smtp_reply r;
+	struct addr a;
+	const char *params;
+	enum smtp_result res = SMTP_OK;
+
+	if (s->tx == NULL) {
+		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (addr_parse_cmd(arg, ADDR_RECIPIENT, &a, &params) == -1) {
+		smtp_reply(s, 501, "5.1.3", "Bad recipient address syntax");
+		return;
+	}
+	if (*params != '\0') {
+		smtp_reply(s, 555, "5.5.4", "Unsupported RCPT parameter");
+		return;
+	}
+	if (s->tx->nrcpts >= s->p.max_rcpts) {
+		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	if (s->h.rcpt_check != NULL)
+		res = s->h.rcpt_check(s->h.arg, s, &a, &r);
+	if (res != SMTP_OK) {
+		if (r.code == 0) {
+			if (res == SMTP_TEMPFAIL)
+				smtp_reply(s, 451, "4.3.0",
+				    "Temporary lookup failure");
+			else
+				smtp_reply(s, 550, "5.1.1",
+				    "Recipient address rejected");
+		} else {
+			smtp_reply_r(s, &r);
+		}
+		return;
+	}
+	if (s->tx->nrcpts == s->tx->cap_rcpts) {
+		s->tx->cap_rcpts = s->tx->cap_rcpts ? s->tx->cap_rcpts * 2 : 4;
+		s->tx->rcpts = xrealloc(s->tx->rcpts,
+		    s->tx->cap_rcpts * sizeof(*s->tx->rcpts));
+	}
+	s->tx->rcpts[s->tx->nrcpts++].addr = a;
+	if (r.code != 0)
+		smtp_reply_r(s, &r);
+	else
+		smtp_reply(s, 250, "2.1.5", "Ok");
+}
+
+static void
+cmd_data(struct smtp_session *s, char *arg)
+{
+	if (*arg != '\0') {
+		smtp_reply(s, 501, "5.5.4", "Syntax: DATA");
+		return;
+	}
+	if (s->tx == NULL) {
+		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (s->tx->nrcpts == 0) {
+		smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
+		return;
+	}
+	if (buf_unread(&s->in) > 0) {
+		/* RFC 2920 3.1: DATA ends a group; message text sent before
+		 * the 354 is improper pipelining (and a smuggling vector). */
+		smtp_reply(s, 554, "5.5.0", "Error: improper command pipelining "
+		    "after DATA");
+		smtp_close(s, "improper pipelining");
+		return;
+	}
+	smtp_data_begin(s);
+}
+
+static void
+cmd_rset(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_tx_free(s);
+	smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_noop(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_quit(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, 221, "2.0.0", "Bye");
+	smtp_close(s, "quit");
+}
+
+static void
+cmd_help(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	buf_printf(&s->out, "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET"
+	    " NOOP QUIT HELP VRFY STARTTLS AUTH\r\n");
+	smtp_reply(s, 214, "2.0.0", "See RFC 5321");
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, char *arg)
+{
+	if (*arg == '\0') {
+		smtp_reply(s, 501, "5.5.4", "Syntax: VRFY address");
+		return;
+	}
+	/* RFC 5321 3.5.3: 252 discloses nothing about accounts. */
+	smtp_reply(s, 252, "2.5.2", "Cannot VRFY user, but will accept "
+	    "message and attempt delivery");
+}
+
+static void
+cmd_expn(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, 502, "5.5.1", "EXPN not available");
+}
+
+static void
+cmd_starttls(struct smtp_session *s, char *arg)
+{
+	if (s->tls) {
+		smtp_reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (!s->p.starttls_offer) {
+		smtp_reply(s, 502, "5.5.1", "Error: STARTTLS not available");
+		return;
+	}
+	if (*arg != '\0') {
+		smtp_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
+	/* RFC 3207 4.2 / OpenSMTPD: plaintext after STARTTLS is discarded. */
+	s->discarded = buf_unread(&s->in);
+	buf_reset(&s->in);
+	smtp_tx_free(s);
+	smtp_request(s, SMTP_REQ_STARTTLS);
+}
+
+static void
+cmd_auth(struct smtp_session *s, char *arg)
+{
+	smtp_auth_cmd(s, arg);
+}
+
+static void
+cmd_http(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, 421, "4.7.0", "%s Not an SMTP client, closing",
+	    s->p.hostname);
+	smtp_close(s, "http command");
+}
+
+static void
+cmd_unknown(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, 500, "5.5.2", "Error: command not recognized");
+}

@@ -1,0 +1,162 @@
+/*
+ * smtp_data.c - the DATA phase (RFC 5321 4.1.4, 4.5.2, 4.5.3.1.6).
+ *
+ * After 354 the session writes a Received: header, then every message line
+ * dot-unstuffed into the transaction's spool.  The message ends only at
+ * CRLF "." CRLF.  Defects do not end the data early (that would desync the
+ * dialogue); the first one is remembered and reported at the end instead of
+ * queueing the message:
+ *   bare LF or bare CR anywhere (RFC 5321 2.3.8; SMTP smuggling)
+ *       -> 550 5.6.0
+ *   a line over 1000 octets incl. CRLF -> 550 5.6.0
+ *   a NUL octet -> 550 5.6.0
+ *   more than max_size octets -> 552 5.3.4 (the rest is read and dropped)
+ *   spool I/O failure -> 451 4.3.0
+ * Without defects the session asks for SMTP_REQ_STORE; the 250 is sent by
+ * smtp_session_resume_store() only once the I/O layer reports the COMMIT.
+ */
+#include "daemon/smtp_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+static void
+data_defect(struct smtp_tx *tx, int what)
+{
+	if (tx->bad == SMTP_DATA_OK)
+		tx->bad = what;
+}
+
+void
+smtp_data_begin(struct smtp_session *s)
+{
+	char hdr[1024];
+	int n;
+
+	if (s->h.new_id != NULL)
+		s->tx->id = s->h.new_id(s->h.arg);
+	n = smtp_session_received(s, s->tx->nrcpts == 1 ?
+	    s->tx->rcpts[0].addr.addr : NULL, hdr, sizeof(hdr));
+	if (n > 0 && spool_append(&s->tx->body, hdr, (size_t)n) == -1)
+		data_defect(s->tx, SMTP_DATA_IOERR);
+	s->tx->at_bol = 1;
+	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	smtp_enter_state(s, SMTP_S_DATA);
+}
+
+static void
+data_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	smtp_enter_state(s, SMTP_S_CMD);
+	switch (tx->bad) {
+	case SMTP_DATA_OK:
+		smtp_request(s, SMTP_REQ_STORE);
+		return;
+	case SMTP_DATA_BARE_LF:
+		smtp_reply(s, 550, "5.6.0", "Message contains bare LF "
+		    "(lines must end with CRLF, RFC 5321 2.3.8)");
+		break;
+	case SMTP_DATA_BARE_CR:
+		smtp_reply(s, 550, "5.6.0", "Message contains bare CR "
+		    "(RFC 5321 2.3.8)");
+		break;
+	case SMTP_DATA_LONG_LINE:
+		smtp_reply(s, 550, "5.6.0", "Message contains a line longer "
+		    "than 1000 octets (RFC 5321 4.5.3.1.6)");
+		break;
+	case SMTP_DATA_NUL:
+		smtp_reply(s, 550, "5.6.0", "Message contains NUL octets");
+		break;
+	case SMTP_DATA_TOO_BIG:
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum "
+		    "message size (%" PRIu64 " bytes)", s->p.max_size);
+		break;
+	default:
+		smtp_reply(s, 451, "4.3.0", "Local error writing message, "
+		    "try again later");
+		break;
+	}
+	smtp_tx_free(s);
+}
+
+void
+smtp_data_line(struct smtp_session *s, const char *line, size_t len,
+    int overlong)
+{
+	struct smtp_tx *tx = s->tx;
+	size_t body = len;
+	int crlf = 0;
+
+	if (overlong) {
+		data_defect(tx, SMTP_DATA_LONG_LINE);
+		return;
+	}
+	/* len >= 1 and line[len-1] == '\n'. */
+	if (len >= 2 && line[len - 2] == '\r') {
+		crlf = 1;
+		body = len - 2;
+	} else {
+		body = len - 1;
+	}
+	if (crlf && body == 1 && line[0] == '.') {
+		data_end(s);
+		return;
+	}
+	if (!crlf)
+		data_defect(tx, SMTP_DATA_BARE_LF);
+	if (memchr(line, '\r', body) != NULL)
+		data_defect(tx, SMTP_DATA_BARE_CR);
+	if (memchr(line, '\0', body) != NULL)
+		data_defect(tx, SMTP_DATA_NUL);
+	/* RFC 5321 4.5.2: remove one leading dot. */
+	if (body > 0 && line[0] == '.') {
+		line++;
+		len--;
+	}
+	tx->raw_size += len;
+	if (tx->raw_size > s->p.max_size) {
+		data_defect(tx, SMTP_DATA_TOO_BIG);
+		return;
+	}
+	if (tx->bad != SMTP_DATA_OK)
+		return;	/* no point storing a message we will refuse */
+	if (crlf) {
+		if (spool_append(&tx->body, line, len) == -1)
+			data_defect(tx, SMTP_DATA_IOERR);
+	}
+}
+
+void
+smtp_session_resume_store(struct smtp_session *s, enum smtp_result r,
+    const char *detail)
+{
+	char qid[17];
+
+	s->req = SMTP_REQ_NONE;
+	smtp_enter_state(s, SMTP_S_CMD);
+	if (s->tx == NULL)
+		return;
+	smtp_queue_id(s->tx->id, qid);
+	switch (r) {
+	case SMTP_OK:
+		s->msgs++;
+		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
+		break;
+	case SMTP_TEMPFAIL:
+		smtp_reply(s, 451, "4.3.0", "Error: queue file write error%s%s",
+		    detail ? ": " : "", detail ? detail : "");
+		break;
+	case SMTP_PERMFAIL:
+		smtp_reply(s, 554, "5.3.0", "Error: message refused%s%s",
+		    detail ? ": " : "", detail ? detail : "");
+		break;
+	}
+	smtp_tx_free(s);
+	smtp_session_process(s);
+}

@@ -1,0 +1,376 @@
+/*
+ * smtp_session.c - session life cycle, input framing, replies, requests.
+ *
+ * Input framing: commands are lines ending in LF (a CR before it is
+ * stripped; bare LF is tolerated in commands, as Postfix does, but never in
+ * DATA).  A command line longer than its limit is skipped up to the next LF
+ * and answered "500 5.5.2 Line too long" so the dialogue stays in sync
+ * (STYLE.md rule 9).  In DATA every line, with its exact line ending, goes
+ * to smtp_data_line(), which does its own checks.
+ *
+ * Replies: smtp_reply() writes one (possibly multi-line) reply, counts
+ * 4xx/5xx as errors and, at max_errors, ends the session with
+ * "421 4.7.0 Too many errors".  Each 4xx/5xx is logged once with the
+ * session id.  The output buffer is capped at SMTP_OUT_MAX; a session that
+ * would pass it is closed (it cannot happen while the I/O layer honours
+ * smtp_session_wants_input).
+ */
+#include "daemon/smtp_internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+static const char *const state_names[] = {
+	"greeting", "cmd", "auth-plain", "auth-login-user", "auth-login-pass",
+	"data", "wait", "closed",
+};
+
+struct smtp_session *
+smtp_session_new(const struct smtp_params *p, const struct smtp_hooks *h,
+    uint64_t id, const char *client_addr, int implicit_tls_done)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+
+	s->p = *p;
+	if (h != NULL)
+		s->h = *h;
+	s->id = id;
+	str_copy(s->client_addr, client_addr, sizeof(s->client_addr));
+	s->tls = implicit_tls_done;
+	buf_init(&s->in, SMTP_IN_MAX);
+	buf_init(&s->out, SMTP_OUT_MAX);
+	s->state = SMTP_S_GREETING;
+	return s;
+}
+
+void
+smtp_tx_free(struct smtp_session *s)
+{
+	if (s->tx == NULL)
+		return;
+	spool_free(&s->tx->body);
+	free(s->tx->rcpts);
+	free(s->tx);
+	s->tx = NULL;
+}
+
+void
+smtp_session_free(struct smtp_session *s)
+{
+	if (s == NULL)
+		return;
+	smtp_tx_free(s);
+	wipe(s->req_pass, sizeof(s->req_pass));
+	if (s->in.data != NULL)
+		wipe(s->in.data, s->in.cap);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s);
+}
+
+void
+smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug("%016" PRIx64 " smtp state %s -> %s", s->id,
+	    state_names[s->state], state_names[st]);
+	s->state = st;
+}
+
+void
+smtp_request(struct smtp_session *s, enum smtp_req req)
+{
+	s->req = req;
+	smtp_enter_state(s, req == SMTP_REQ_CLOSE ? SMTP_S_CLOSED : SMTP_S_WAIT);
+}
+
+void
+smtp_close(struct smtp_session *s, const char *reason)
+{
+	if (s->close_reason[0] == '\0')
+		str_copy(s->close_reason, reason, sizeof(s->close_reason));
+	buf_reset(&s->in);
+	smtp_request(s, SMTP_REQ_CLOSE);
+}
+
+static void
+smtp_reply_v(struct smtp_session *s, int code, const char *ecode,
+    const char *fmt, va_list ap)
+{
+	char text[512], esc[300];
+	int n;
+
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	if (n < 0)
+		text[0] = '\0';
+	if (buf_printf(&s->out, "%d %s%s%s\r\n", code, ecode ? ecode : "",
+	    ecode ? " " : "", text) == -1) {
+		/* Output limit reached: the client is not reading. */
+		smtp_close(s, "output overflow");
+		return;
+	}
+	if (code >= 400) {
+		log_info("%016" PRIx64 " smtp reply client=%s code=%d text=\"%s %s\"",
+		    s->id, s->client_addr, code, ecode ? ecode : "",
+		    log_escape(esc, sizeof(esc), text, strlen(text)));
+		if (code != 421 && ++s->errors >= s->p.max_errors &&
+		    s->req != SMTP_REQ_CLOSE) {
+			buf_printf(&s->out, "421 4.7.0 %s Too many errors, "
+			    "closing connection\r\n", s->p.hostname);
+			smtp_close(s, "too many errors");
+		}
+	}
+}
+
+void
+smtp_reply(struct smtp_session *s, int code, const char *ecode,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_reply_v(s, code, ecode, fmt, ap);
+	va_end(ap);
+}
+
+void
+smtp_reply_r(struct smtp_session *s, const struct smtp_reply *r)
+{
+	smtp_reply(s, r->code, r->ecode[0] ? r->ecode : NULL, "%s", r->text);
+}
+
+void
+smtp_session_start(struct smtp_session *s, const char *refuse_text)
+{
+	if (refuse_text != NULL) {
+		smtp_reply(s, 421, "4.3.2", "%s %s", s->p.hostname, refuse_text);
+		smtp_close(s, "refused");
+		return;
+	}
+	smtp_reply(s, 220, NULL, "%s ESMTP postern", s->p.hostname);
+	smtp_enter_state(s, SMTP_S_CMD);
+}
+
+int
+smtp_session_wants_input(const struct smtp_session *s)
+{
+	return (s->state == SMTP_S_CMD || s->state == SMTP_S_DATA ||
+	    s->state == SMTP_S_AUTH_PLAIN || s->state == SMTP_S_AUTH_LOGIN_USER ||
+	    s->state == SMTP_S_AUTH_LOGIN_PASS) &&
+	    buf_unread(&s->out) < SMTP_OUT_HIGH &&
+	    buf_unread(&s->in) < SMTP_IN_MAX / 2;
+}
+
+static size_t
+line_limit(const struct smtp_session *s)
+{
+	switch (s->state) {
+	case SMTP_S_DATA:
+		return SMTP_DATA_LINE_MAX;
+	case SMTP_S_AUTH_PLAIN:
+	case SMTP_S_AUTH_LOGIN_USER:
+	case SMTP_S_AUTH_LOGIN_PASS:
+		return SMTP_AUTH_LINE_MAX;
+	default:
+		/* AUTH with an initial response may be long (RFC 4954 4). */
+		return SMTP_AUTH_LINE_MAX;
+	}
+}
+
+/* One complete line (with its LF) at buf_data(&s->in), len bytes. */
+static void
+smtp_line(struct smtp_session *s, char *line, size_t len, int overlong)
+{
+	size_t n = len;
+
+	if (s->state == SMTP_S_DATA) {
+		smtp_data_line(s, line, len, overlong);
+		return;
+	}
+	if (overlong) {
+		smtp_reply(s, 500, "5.5.2", "Line too long");
+		return;
+	}
+	/* Strip LF and one CR. */
+	if (n > 0 && line[n - 1] == '\n')
+		n--;
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	if (memchr(line, '\0', n) != NULL) {
+		smtp_reply(s, 500, "5.5.2", "NUL character not allowed in command");
+		return;
+	}
+	switch (s->state) {
+	case SMTP_S_CMD:
+		if (n + 2 > SMTP_CMD_MAX && !str_iprefix(line, "AUTH ")) {
+			smtp_reply(s, 500, "5.5.2", "Line too long");
+			return;
+		}
+		smtp_cmd_line(s, line, n);
+		break;
+	case SMTP_S_AUTH_PLAIN:
+	case SMTP_S_AUTH_LOGIN_USER:
+	case SMTP_S_AUTH_LOGIN_PASS:
+		smtp_auth_line(s, line, n);
+		wipe(line, n);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+smtp_session_process(struct smtp_session *s)
+{
+	/* Bounded: every iteration consumes at least one byte or stops. */
+	while (buf_unread(&s->in) > 0) {
+		const uint8_t *d = buf_data(&s->in);
+		size_t avail = buf_unread(&s->in), limit, len;
+		const uint8_t *lf;
+		char nl[2] = "\n";
+
+		if (!(s->state == SMTP_S_CMD || s->state == SMTP_S_DATA ||
+		    s->state == SMTP_S_AUTH_PLAIN ||
+		    s->state == SMTP_S_AUTH_LOGIN_USER ||
+		    s->state == SMTP_S_AUTH_LOGIN_PASS))
+			break;
+		if (buf_unread(&s->out) >= SMTP_OUT_HIGH)
+			break;
+		limit = line_limit(s);
+		lf = memchr(d, '\n', avail);
+		if (s->skipping) {
+			if (lf == NULL) {
+				buf_consume(&s->in, avail);
+				break;
+			}
+			len = (size_t)(lf - d) + 1;
+			buf_consume(&s->in, len);
+			s->skipping = 0;
+			/* Report the overlong line once, at its end. */
+			smtp_line(s, nl, 1, 1);
+			continue;
+		}
+		if (lf == NULL) {
+			if (avail > limit) {
+				/* Overlong and unterminated: drop what we
+				 * have, keep skipping until LF.  In DATA the
+				 * dropped text is counted as a defect. */
+				s->skipping = 1;
+				buf_consume(&s->in, avail);
+				continue;
+			}
+			break;
+		}
+		len = (size_t)(lf - d) + 1;
+		if (len > limit) {
+			buf_consume(&s->in, len);
+			smtp_line(s, nl, 1, 1);
+			continue;
+		}
+		{
+			char line[SMTP_AUTH_LINE_MAX + 2];
+
+			memcpy(line, d, len);
+			line[len] = '\0';
+			buf_consume(&s->in, len);
+			smtp_line(s, line, len, 0);
+			if (s->state != SMTP_S_DATA)
+				wipe(line, len);
+		}
+	}
+	buf_compact(&s->in);
+}
+
+int
+smtp_session_feed(struct smtp_session *s, const void *p, size_t n)
+{
+	if (s->state == SMTP_S_CLOSED)
+		return 0;
+	if (buf_append(&s->in, p, n) == -1)
+		return -1;
+	smtp_session_process(s);
+	return 0;
+}
+
+void
+smtp_session_tls_started(struct smtp_session *s, const char *version,
+    const char *cipher)
+{
+	s->tls = 1;
+	str_copy(s->tls_version, version, sizeof(s->tls_version));
+	str_copy(s->tls_cipher, cipher, sizeof(s->tls_cipher));
+	s->req = SMTP_REQ_NONE;
+	if (s->state == SMTP_S_GREETING) {
+		/* Implicit TLS: the greeting comes after the handshake. */
+		smtp_session_start(s, NULL);
+		return;
+	}
+	/* RFC 3207 4.2: forget everything learnt before TLS. */
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	s->auth_user[0] = '\0';
+	smtp_tx_free(s);
+	smtp_enter_state(s, SMTP_S_CMD);
+}
+
+void
+smtp_session_timeout(struct smtp_session *s)
+{
+	smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->p.hostname);
+	smtp_close(s, "timeout");
+}
+
+void
+smtp_session_shutdown(struct smtp_session *s)
+{
+	smtp_reply(s, 421, "4.3.2", "%s Service shutting down", s->p.hostname);
+	smtp_close(s, "shutdown");
+}
+
+void
+smtp_queue_id(uint64_t id, char out[17])
+{
+	snprintf(out, 17, "%016" PRIX64, id);
+}
+
+int
+smtp_session_received(const struct smtp_session *s, const char *rcpt_hint,
+    char *dst, size_t n)
+{
+	char qid[17], date[64], helo[200], tlsinfo[200] = "";
+	const char *proto;
+	time_t now = time(NULL);
+	struct tm tm;
+	int r;
+
+	smtp_queue_id(s->tx ? s->tx->id : 0, qid);
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	if (s->tls)
+		proto = s->auth_user[0] ? "ESMTPSA" : "ESMTPS";
+	else if (s->esmtp)
+		proto = s->auth_user[0] ? "ESMTPA" : "ESMTP";
+	else
+		proto = "SMTP";
+	if (s->tls)
+		snprintf(tlsinfo, sizeof(tlsinfo),
+		    "\r\n\t(using %s with cipher %s)", s->tls_version,
+		    s->tls_cipher);
+	r = snprintf(dst, n, "Received: from %s ([%s])%s\r\n\tby %s (postern)"
+	    " with %s id %s%s%s%s;\r\n\t%s\r\n", helo, s->client_addr, tlsinfo,
+	    s->p.hostname, proto, qid, rcpt_hint ? "\r\n\tfor <" : "",
+	    rcpt_hint ? rcpt_hint : "", rcpt_hint ? ">" : "", date);
+	if (r < 0 || (size_t)r >= n)
+		return -1;
+	return r;
+}

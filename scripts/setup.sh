@@ -1,0 +1,73 @@
+#!/bin/sh
+# postern - local set-up, run by `make setup` after deps and build.
+# Idempotent: every step checks whether it is already done.
+#
+#   1. start the private PostgreSQL cluster (scripts/pg.sh start)
+#   2. load sql/schema.sql if schema "postern" does not exist yet, and on that
+#      first load only, move the default listeners to 127.0.0.1:2525/2587/2465
+#   3. if settings.tls_cert_file is NULL, make a self-signed certificate in
+#      var/tls/ and point settings at it
+#   4. write the bootstrap file var/postern.conf if missing
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
+PG="$ROOT/scripts/pg.sh"
+PORT=${POSTERN_PGPORT:-5499}
+
+"$PG" start
+eval "$("$PG" env)"
+
+# psql as superuser postgres, quietly, stopping at the first error.
+psql_super() {
+    psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postern "$@"
+}
+# psql as the postern role (owner of everything in the schema).
+psql_postern() {
+    PGOPTIONS='-c client_min_messages=warning' \
+        psql -X -q -v ON_ERROR_STOP=1 -U postern -d postern "$@"
+}
+
+has_schema=$(psql_postern -tAc "SELECT 1 FROM pg_namespace WHERE nspname = 'postern'")
+if [ "$has_schema" != 1 ]; then
+    # pgcrypto (for postern.set_password) is a trusted extension, which the
+    # database owner could create itself; create it as superuser anyway so
+    # the load never depends on that.  Nothing else needs superuser: postern
+    # stays an ordinary role even in this private dev cluster.
+    psql_super -c "CREATE EXTENSION IF NOT EXISTS pgcrypto"
+    psql_postern -f "$ROOT/sql/schema.sql"
+    # First load only: the local instance listens on unprivileged loopback
+    # ports, so later operator changes to listeners are never overwritten.
+    psql_postern <<'SQL'
+UPDATE postern.listeners SET address = '127.0.0.1', port = 2525 WHERE name = 'smtp';
+UPDATE postern.listeners SET address = '127.0.0.1', port = 2587 WHERE name = 'submission';
+UPDATE postern.listeners SET address = '127.0.0.1', port = 2465 WHERE name = 'smtps';
+SQL
+fi
+
+cert_set=$(psql_postern -tAc "SELECT tls_cert_file IS NOT NULL FROM postern.settings")
+if [ "$cert_set" != t ]; then
+    TLS="$ROOT/var/tls"
+    mkdir -p "$TLS"
+    if [ ! -s "$TLS/cert.pem" ] || [ ! -s "$TLS/key.pem" ]; then
+        cn=$(hostname -f 2>/dev/null || hostname)
+        ( umask 077
+          openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$cn" \
+              -keyout "$TLS/key.pem" -out "$TLS/cert.pem" >/dev/null 2>&1 ) ||
+            { echo "setup.sh: openssl could not create $TLS/cert.pem" >&2; exit 1; }
+        chmod 600 "$TLS/key.pem"
+        chmod 644 "$TLS/cert.pem"
+    fi
+    psql_postern -v cert="$TLS/cert.pem" -v key="$TLS/key.pem" <<'SQL'
+UPDATE postern.settings SET tls_cert_file = :'cert', tls_key_file = :'key';
+SQL
+fi
+
+CONF="$ROOT/var/postern.conf"
+if [ ! -e "$CONF" ]; then
+    {
+        echo "conninfo = $("$PG" conninfo)"
+        echo "node = $(hostname -s 2>/dev/null || hostname)"
+    } >"$CONF"
+fi
+
+echo "postern: database ready at var/pg (port $PORT)"
