@@ -63,6 +63,10 @@ db_connect(struct committer *c)
 		    PQerrorMessage(c->db));
 		goto fail;
 	}
+	/* Bound every statement: a hung database must turn into 451s, not
+	 * sessions parked forever. */
+	r = PQexec(c->db, "SET statement_timeout = '30s'");
+	PQclear(r);
 	r = PQprepare(c->db, "store", store_sql, NPARAMS, NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		log_warnx("committer%d: prepare failed: %s", c->no,

@@ -94,7 +94,9 @@ smtp_data_line(struct smtp_session *s, const char *line, size_t len,
 	int crlf = 0;
 
 	if (overlong) {
+		/* line is only the overlong line's ending, "\r\n" or "\n". */
 		data_defect(tx, SMTP_DATA_LONG_LINE);
+		tx->at_bol = len >= 2 && line[len - 2] == '\r';
 		return;
 	}
 	/* len >= 1 and line[len-1] == '\n'. */
@@ -104,10 +106,13 @@ smtp_data_line(struct smtp_session *s, const char *line, size_t len,
 	} else {
 		body = len - 1;
 	}
-	if (crlf && body == 1 && line[0] == '.') {
+	/* The end is CRLF "." CRLF: the line before must have ended in CRLF
+	 * too, so "\n.\r\n" does not end the data (SMTP smuggling). */
+	if (crlf && body == 1 && line[0] == '.' && tx->at_bol) {
 		data_end(s);
 		return;
 	}
+	tx->at_bol = crlf;
 	if (!crlf)
 		data_defect(tx, SMTP_DATA_BARE_LF);
 	if (memchr(line, '\r', body) != NULL)

@@ -236,7 +236,8 @@ smtp_session_process(struct smtp_session *s)
 		const uint8_t *d = buf_data(&s->in);
 		size_t avail = buf_unread(&s->in), limit, len;
 		const uint8_t *lf;
-		char nl[2] = "\n";
+		int crlf;
+		char nl[3] = "\r\n";
 
 		if (!(s->state == SMTP_S_CMD || s->state == SMTP_S_DATA ||
 		    s->state == SMTP_S_AUTH_PLAIN ||
@@ -249,14 +250,18 @@ smtp_session_process(struct smtp_session *s)
 		lf = memchr(d, '\n', avail);
 		if (s->skipping) {
 			if (lf == NULL) {
+				/* 2: the last dropped byte was a CR. */
+				s->skipping = d[avail - 1] == '\r' ? 2 : 1;
 				buf_consume(&s->in, avail);
 				break;
 			}
 			len = (size_t)(lf - d) + 1;
+			crlf = lf > d ? lf[-1] == '\r' : s->skipping == 2;
 			buf_consume(&s->in, len);
 			s->skipping = 0;
-			/* Report the overlong line once, at its end. */
-			smtp_line(s, nl, 1, 1);
+			/* Report the overlong line once, at its end, with its
+			 * line ending (DATA needs it to find CRLF.CRLF). */
+			smtp_line(s, crlf ? nl : nl + 1, crlf ? 2 : 1, 1);
 			continue;
 		}
 		if (lf == NULL) {
@@ -264,7 +269,7 @@ smtp_session_process(struct smtp_session *s)
 				/* Overlong and unterminated: drop what we
 				 * have, keep skipping until LF.  In DATA the
 				 * dropped text is counted as a defect. */
-				s->skipping = 1;
+				s->skipping = d[avail - 1] == '\r' ? 2 : 1;
 				buf_consume(&s->in, avail);
 				continue;
 			}
@@ -272,8 +277,9 @@ smtp_session_process(struct smtp_session *s)
 		}
 		len = (size_t)(lf - d) + 1;
 		if (len > limit) {
+			crlf = d[len - 2] == '\r';
 			buf_consume(&s->in, len);
-			smtp_line(s, nl, 1, 1);
+			smtp_line(s, crlf ? nl : nl + 1, crlf ? 2 : 1, 1);
 			continue;
 		}
 		{
