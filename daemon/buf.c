@@ -37,15 +37,14 @@ buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, ncap;
 
-	if (extra > b->max || b->len > b->max - extra)
+	/* The limit is on unread bytes: consumed ones are reclaimed first. */
+	if (extra > b->max || buf_unread(b) > b->max - extra)
 		return -1;
+	if (b->off > 0 && b->len + extra > b->cap)
+		buf_compact(b);
 	need = b->len + extra;
 	if (need <= b->cap && b->data != NULL)
 		return 0;
-	if (b->off > 0 && need - b->off <= b->cap && b->data != NULL) {
-		buf_compact(b);
-		return 0;
-	}
 	ncap = b->cap < 256 ? 256 : b->cap;
 	while (ncap < need)
 		ncap = ncap > b->max / 2 ? b->max : ncap * 2;

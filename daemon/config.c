@@ -318,6 +318,7 @@ config_account(const struct config *c, const char *address)
 {
 	struct config_account key;
 
+	memset(&key, 0, sizeof(key));
 	key.address = (char *)address;
 	return bsearch(&key, c->accounts, c->naccounts, sizeof(key),
 	    cmp_account);

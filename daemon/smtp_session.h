@@ -122,7 +122,7 @@ struct smtp_tx {
 	unsigned cap_rcpts;
 	struct spool body;
 	/* DATA parser state */
-	int at_bol;		/* at the beginning of a line */
+	int at_bol;		/* the previous line ended in CRLF */
 	int bad;		/* first defect seen: SMTP_DATA_* */
 	uint64_t raw_size;
 };
