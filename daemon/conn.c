@@ -7,9 +7,10 @@
  * socket would block (then it re-arms epoll for the direction needed and
  * returns) or the session parks on a request handled elsewhere.  Each pass
  * is bounded (CONN_ROUNDS); a very busy client is re-queued so it cannot
- * starve others.  Plaintext read while TLS is active comes from wolfSSL,
- * which may hold decrypted bytes no socket event will announce, so reads
- * continue while tls_conn_pending() > 0 before re-arming.
+ * starve others (server_requeue: buffered input raises no epoll event).
+ * Plaintext read while TLS is active comes from wolfSSL, which may hold
+ * decrypted bytes no socket event will announce, so reads continue until
+ * wolfSSL wants more from the socket before re-arming.
  *
  * AUTH: the password is verified here (libxcrypt, on the worker).  A wrong
  * password parks the conn for 1 s per failure so far (at most 5 s) before
@@ -313,12 +314,25 @@ conn_handle(struct conn *c)
 			continue;
 		}
 		if (smtp_session_wants_input(c->s)) {
+			size_t held = buf_unread(&c->s->in);
+
+			/* Complete lines held back while the output was over
+			 * its high-water mark come first: no socket event
+			 * will announce them once the client has sent all. */
+			if (held > 0) {
+				smtp_session_process(c->s);
+				if (buf_unread(&c->s->in) != held)
+					continue;
+			}
 			if (read_in(c) == STEP_RETURN)
 				return;
 			continue;
 		}
 		smtp_session_process(c->s);
 	}
-	/* Busy client: yield the worker, come back through the loop. */
-	server_arm(c, 0);
+	/* Busy client: yield the worker.  It must come back without a new
+	 * epoll event: input already read (in the session or inside wolfSSL)
+	 * and replies not yet written raise none, and arming for input here
+	 * stalled a client that had sent everything until the timeout. */
+	server_requeue(c);
 }

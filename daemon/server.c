@@ -246,6 +246,14 @@ server_unpark(struct conn *c)
 	work_push(c, CONN_EV_RESUME);
 }
 
+/* The owning worker yields a busy conn: back on the work queue (still
+ * BUSY), behind the others, without waiting for an epoll event. */
+void
+server_requeue(struct conn *c)
+{
+	work_push(c, CONN_EV_IO);
+}
+
 static void
 lsock_unref(struct lsock *ls)
 {
