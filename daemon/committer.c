@@ -20,6 +20,7 @@
 
 #include "daemon/log.h"
 #include "daemon/pgarr.h"
+#include "daemon/rules.h"
 #include "daemon/util.h"
 
 static const char store_sql[] =
@@ -29,10 +30,14 @@ static const char store_sql[] =
     " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])),"
     " b AS (INSERT INTO postern.bodies (message_id, data)"
     " SELECT * FROM unnest($1::bigint[], $11::bytea[]))"
-    " INSERT INTO postern.recipients (message_id, rcpt_no, address)"
-    " SELECT * FROM unnest($12::bigint[], $13::int[], $14::text[])";
+    " INSERT INTO postern.recipients (message_id, rcpt_no, address,"
+    " relay_host, relay_port, relay_tls, relay_tls_versions)"
+    " SELECT m, n, a, h, p, t::postern.relay_tls_mode,"
+    " v::postern.tls_version[] FROM unnest($12::bigint[], $13::int[],"
+    " $14::text[], $15::text[], $16::int[], $17::text[], $18::text[])"
+    " AS u(m, n, a, h, p, t, v)";
 
-#define NPARAMS 14
+#define NPARAMS 18
 
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
@@ -85,6 +90,29 @@ fail:
 	return -1;
 }
 
+/* The route chosen at RCPT, as recipients.relay_* columns (NULL = unset). */
+static void
+route_params(const struct smtp_route *rt, struct pgarr *host,
+    struct pgarr *port, struct pgarr *tls, struct pgarr *vers)
+{
+	char v[64], arr[80];
+
+	pgarr_add_text(host, rt->host[0] ? rt->host : NULL);
+	if (rt->host[0] && rt->port > 0)
+		pgarr_add_int4(port, rt->port);
+	else
+		pgarr_add_null(port);
+	pgarr_add_text(tls, rt->tls != RELAY_TLS_UNSET ?
+	    relay_tls_name((enum relay_tls)rt->tls) : NULL);
+	if (rt->versions != 0) {
+		rules_versions_text(rt->versions, v, sizeof(v));
+		snprintf(arr, sizeof(arr), "{%s}", v);
+		pgarr_add_text(vers, arr);
+	} else {
+		pgarr_add_null(vers);
+	}
+}
+
 static enum smtp_result
 store_batch(struct committer *c, struct committer_job *jobs, int *count)
 {
@@ -93,7 +121,8 @@ store_batch(struct committer *c, struct committer_job *jobs, int *count)
 		PGARR_OID_INT8, PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_INT8,
 		PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_TEXT,
 		PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_BYTEA, PGARR_OID_INT8,
-		PGARR_OID_INT4, PGARR_OID_TEXT,
+		PGARR_OID_INT4, PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_INT4,
+		PGARR_OID_TEXT, PGARR_OID_TEXT,
 	};
 	const char *values[NPARAMS];
 	int lengths[NPARAMS], formats[NPARAMS];
@@ -113,22 +142,33 @@ store_batch(struct committer *c, struct committer_job *jobs, int *count)
 		pgarr_add_int8(&a[0], (int64_t)tx->id);
 		pgarr_add_text(&a[1], c_node);
 		pgarr_add_text(&a[2], tx->sender.addr);
-		pgarr_add_int8(&a[3], (int64_t)spool_size(&tx->body));
+		pgarr_add_int8(&a[3], (int64_t)(spool_size(&tx->body) +
+		    buf_unread(&tx->headers)));
 		pgarr_add_text(&a[4], s->client_addr);
 		pgarr_add_text(&a[5], s->helo);
 		pgarr_add_text(&a[6], s->p.listener);
 		pgarr_add_text(&a[7], s->tls ? s->tls_version : NULL);
 		pgarr_add_text(&a[8], s->tls ? s->tls_cipher : NULL);
 		pgarr_add_text(&a[9], s->auth_user[0] ? s->auth_user : NULL);
-		body = pgarr_add_space(&a[10], spool_size(&tx->body));
-		if (spool_read_all(&tx->body, body) == -1) {
+		/* Rule-added headers go first, then Received: and the
+		 * message as spooled. */
+		body = pgarr_add_space(&a[10], buf_unread(&tx->headers) +
+		    spool_size(&tx->body));
+		if (buf_unread(&tx->headers) > 0)
+			memcpy(body, buf_data(&tx->headers),
+			    buf_unread(&tx->headers));
+		if (spool_read_all(&tx->body, body +
+		    buf_unread(&tx->headers)) == -1) {
 			log_warnx("committer%d: cannot read spooled body", c->no);
 			goto out;
 		}
 		for (k = 0; k < tx->nrcpts; k++) {
 			pgarr_add_int8(&a[11], (int64_t)tx->id);
 			pgarr_add_int4(&a[12], (int32_t)k);
+			const struct smtp_route *rt = &tx->rcpts[k].route;
+
 			pgarr_add_text(&a[13], tx->rcpts[k].addr.addr);
+			route_params(rt, &a[14], &a[15], &a[16], &a[17]);
 		}
 		n++;
 	}

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/smtp_session.h"
 #include "daemon/util.h"
 
 static int
@@ -30,19 +29,6 @@ cmp_account(const void *a, const void *b)
 {
 	return strcmp(((const struct config_account *)a)->address,
 	    ((const struct config_account *)b)->address);
-}
-
-static unsigned
-parse_mechs(const char *arr)
-{
-	unsigned m = 0;
-
-	/* Text form of text[]: {PLAIN,LOGIN}. */
-	if (strstr(arr, "PLAIN") != NULL)
-		m |= SMTP_AUTH_PLAIN;
-	if (strstr(arr, "LOGIN") != NULL)
-		m |= SMTP_AUTH_LOGIN;
-	return m;
 }
 
 static PGresult *
@@ -96,6 +82,7 @@ config_free(struct config *c)
 		free(c->accounts[i].hash);
 	}
 	free(c->accounts);
+	rules_free(&c->rules);
 	free(c);
 }
 
@@ -126,10 +113,6 @@ load_settings(struct config *c, PGconn *db, char *err, size_t errlen,
 	c->allow_starttls = v && *v == 't';
 	v = val(r, 0, "use_starttls_out");
 	c->use_starttls_out = v && *v == 't';
-	v = val(r, 0, "auth_mechs_plain");
-	c->auth_plain = v ? parse_mechs(v) : 0;
-	v = val(r, 0, "auth_mechs_tls");
-	c->auth_tls = v ? parse_mechs(v) : 0;
 	v = val(r, 0, "max_message_size");
 	c->max_message_size = v ? strtoull(v, NULL, 10) : 0;
 	c->max_recipients = (unsigned)ival(r, 0, "max_recipients");
@@ -261,6 +244,117 @@ load_accounts(struct config *c, PGconn *db, char *err, size_t errlen)
 	return 0;
 }
 
+static const char *
+nz(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static struct rule *
+rule_by_id(struct config *c, const int *ids, const char *id)
+{
+	int want = atoi(id);
+	size_t i;
+
+	for (i = 0; i < c->rules.n; i++)
+		if (ids[i] == want)
+			return &c->rules.rules[i];
+	return NULL;
+}
+
+/* Enabled rules in position order, with their conditions and actions. */
+static int
+load_rules(struct config *c, PGconn *db, char *err, size_t errlen)
+{
+	PGresult *r = NULL, *rc = NULL, *ra = NULL;
+	int *ids = NULL, i, n, ok = -1;
+
+	r = query(db, "SELECT id, name, position, match::text FROM postern.rules"
+	    " WHERE enabled ORDER BY position", 0, NULL, err, errlen);
+	if (r == NULL)
+		goto out;
+	rc = query(db, "SELECT c.rule_id, c.kind::text, c.op::text, c.value,"
+	    " c.negate FROM postern.rule_conditions c JOIN postern.rules r ON"
+	    " r.id = c.rule_id WHERE r.enabled ORDER BY c.rule_id, c.id", 0,
+	    NULL, err, errlen);
+	if (rc == NULL)
+		goto out;
+	ra = query(db, "SELECT a.rule_id, a.kind::text, a.auth_mechs::text,"
+	    " a.reply::text, a.reply_code, a.reply_ecode, a.reply_text,"
+	    " a.relay_host, a.relay_port, a.relay_tls::text,"
+	    " a.relay_tls_versions::text, a.header_name, a.header_value"
+	    " FROM postern.rule_actions a JOIN postern.rules r ON r.id ="
+	    " a.rule_id WHERE r.enabled ORDER BY a.rule_id, a.seq, a.id", 0,
+	    NULL, err, errlen);
+	if (ra == NULL)
+		goto out;
+	n = PQntuples(r);
+	ids = xcalloc((size_t)n + 1, sizeof(int));
+	for (i = 0; i < n; i++) {
+		ids[i] = atoi(PQgetvalue(r, i, 0));
+		rules_add_rule(&c->rules, PQgetvalue(r, i, 1),
+		    atoi(PQgetvalue(r, i, 2)),
+		    strcmp(PQgetvalue(r, i, 3), "any") == 0);
+	}
+	for (i = 0; i < PQntuples(rc); i++) {
+		struct rule *ru = rule_by_id(c, ids, PQgetvalue(rc, i, 0));
+
+		if (ru != NULL && rules_add_cond(ru, PQgetvalue(rc, i, 1),
+		    PQgetvalue(rc, i, 2), PQgetvalue(rc, i, 3),
+		    PQgetvalue(rc, i, 4)[0] == 't', err, errlen) == -1)
+			goto out;
+	}
+	for (i = 0; i < PQntuples(ra); i++) {
+		struct rule *ru = rule_by_id(c, ids, PQgetvalue(ra, i, 0));
+		struct rules_action_spec a;
+
+		if (ru == NULL)
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.kind = PQgetvalue(ra, i, 1);
+		a.mechs = nz(ra, i, 2);
+		a.reply = nz(ra, i, 3);
+		a.code = nz(ra, i, 4) ? atoi(nz(ra, i, 4)) : 0;
+		a.ecode = nz(ra, i, 5);
+		a.text = nz(ra, i, 6);
+		a.host = nz(ra, i, 7);
+		a.port = nz(ra, i, 8) ? atoi(nz(ra, i, 8)) : 0;
+		a.tls = nz(ra, i, 9);
+		a.versions = nz(ra, i, 10);
+		a.hname = nz(ra, i, 11);
+		a.hvalue = nz(ra, i, 12);
+		if (rules_add_action(ru, &a, err, errlen) == -1)
+			goto out;
+	}
+	ok = 0;
+out:
+	free(ids);
+	PQclear(r);
+	PQclear(rc);
+	PQclear(ra);
+	return ok;
+}
+
+static int
+check_schema(PGconn *db, char *err, size_t errlen)
+{
+	PGresult *r = query(db, "SELECT version FROM postern.schema_version",
+	    0, NULL, err, errlen);
+	int v;
+
+	if (r == NULL)
+		return -1;
+	v = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+	PQclear(r);
+	if (v < CONFIG_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema version %d is older than "
+		    "the %d this posternd needs: apply sql/migrations "
+		    "(scripts/db-load.sh DBNAME)", v, CONFIG_SCHEMA_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
 struct config *
 config_load(PGconn *db, const char *node, uint64_t generation, char *err,
     size_t errlen)
@@ -277,10 +371,12 @@ config_load(PGconn *db, const char *node, uint64_t generation, char *err,
 	if (r == NULL)
 		goto out;
 	PQclear(r);
-	if (load_settings(c, db, err, errlen, &dcert, &dkey, &settings) == -1 ||
+	if (check_schema(db, err, errlen) == -1 ||
+	    load_settings(c, db, err, errlen, &dcert, &dkey, &settings) == -1 ||
 	    load_listeners(c, db, node, dcert, dkey, err, errlen) == -1 ||
 	    load_domains(c, db, err, errlen) == -1 ||
-	    load_accounts(c, db, err, errlen) == -1)
+	    load_accounts(c, db, err, errlen) == -1 ||
+	    load_rules(c, db, err, errlen) == -1)
 		goto out;
 	ok = 1;
 out:

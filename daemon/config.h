@@ -12,7 +12,8 @@
  * published: the caller keeps the old one and logs the error text.
  *
  * Lookups (config_domain_is_local, config_account) are binary searches on
- * sorted arrays: O(log n), no locks, no allocation.
+ * sorted arrays: O(log n), no locks, no allocation.  The enabled
+ * acceptance/routing rules are compiled into c->rules (rules.h).
  */
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
@@ -23,7 +24,11 @@
 
 #include <libpq-fe.h>
 
+#include "daemon/rules.h"
 #include "tls/tls.h"
+
+/* The schema version (postern.schema_version) this code needs. */
+#define CONFIG_SCHEMA_VERSION 2
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
 
@@ -49,8 +54,6 @@ struct config {
 	char hostname[256];
 	int allow_starttls;
 	int use_starttls_out;
-	unsigned auth_plain;	/* SMTP_AUTH_* bits */
-	unsigned auth_tls;
 	uint64_t max_message_size;
 	unsigned max_recipients;
 	unsigned max_errors;
@@ -67,6 +70,7 @@ struct config {
 	size_t ndomains;
 	struct config_account *accounts;	/* sorted by address */
 	size_t naccounts;
+	struct ruleset rules;	/* enabled rules in position order */
 };
 
 /* Loads a snapshot for node from db.  Returns it with refcount 1, or NULL

@@ -59,7 +59,8 @@ conn_start(struct conn *c)
 	policy_session_params(c->cfg, c->lcfg, &p);
 	memset(&h, 0, sizeof(h));
 	h.arg = c->cfg;
-	h.rcpt_check = policy_rcpt_check;
+	h.check = policy_check;
+	h.auth_mechs = policy_auth_mechs;
 	h.new_id = hook_new_id;
 	c->s = smtp_session_new(&p, &h, session_id(), c->peer, 0);
 	log_info("%016" PRIx64 " smtp connect client=%s:%d listener=%s",

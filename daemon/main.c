@@ -2,6 +2,8 @@
  * main.c - posternd: command line, bootstrap, start-up.
  *
  *   posternd [-c bootstrap.conf] [-n node] [-d]
+ *   posternd [-c bootstrap.conf] [-n node] --explain [options]
+ *       (evaluate the live rules for a described transaction: explain.c)
  *
  * The bootstrap says only how to reach the database and this node's name:
  *   conninfo = host=/path/to/socket port=5432 dbname=postern user=postern
@@ -17,6 +19,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "daemon/explain.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/spool.h"
@@ -84,7 +87,10 @@ read_bootstrap(const char *path, char *conninfo, size_t clen, char *node,
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: posternd [-d] [-c bootstrap.conf] [-n node]\n");
+	fprintf(stderr, "usage: posternd [-d] [-c bootstrap.conf] [-n node]\n"
+	    "       posternd [-c bootstrap.conf] [-n node] --explain [--client ADDR]"
+	    " [--tls]\n            [--listener NAME] [--port N] [--auth-user USER]"
+	    " [--helo NAME]\n            [--from ADDR] [--to ADDR]... [--size BYTES]\n");
 	exit(EX_USAGE);
 }
 
@@ -94,8 +100,16 @@ main(int argc, char **argv)
 	char conninfo[1024] = "", node[128] = "";
 	const char *bootstrap = NULL, *env;
 	struct server_opts o;
-	int ch, debug = 0, rc;
+	int ch, debug = 0, rc, explain_at = 0, i;
 
+	/* Everything after --explain belongs to the explain subcommand. */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--explain") == 0) {
+			explain_at = i;
+			break;
+		}
+	if (explain_at > 0)
+		argc = explain_at;
 	while ((ch = getopt(argc, argv, "c:n:dh")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -119,6 +133,18 @@ main(int argc, char **argv)
 		str_copy(node, env, sizeof(node));
 	if (node[0] == '\0' && gethostname(node, sizeof(node) - 1) == -1)
 		str_copy(node, "node1", sizeof(node));
+	if (explain_at > 0) {
+		char **eargv = argv + explain_at + 1;
+		int eargc = 0;
+
+		while (eargv[eargc] != NULL)
+			eargc++;
+		if (tls_global_init() == -1)
+			log_fatal(EX_SOFTWARE, "cannot initialise wolfSSL");
+		rc = explain_main(conninfo, node, eargc, eargv);
+		tls_global_cleanup();
+		return rc;
+	}
 	if (tls_global_init() == -1)
 		log_fatal(EX_SOFTWARE, "cannot initialise wolfSSL");
 	memset(&o, 0, sizeof(o));

@@ -74,14 +74,20 @@ pgarr_add_bytes(struct pgarr *a, const void *p, size_t n)
 }
 
 void
+pgarr_add_null(struct pgarr *a)
+{
+	grow(a, 4);
+	put32(a->data + a->len, 0xffffffffu);
+	a->len += 4;
+	a->count++;
+	a->has_null = 1;
+}
+
+void
 pgarr_add_text(struct pgarr *a, const char *s)
 {
 	if (s == NULL) {
-		grow(a, 4);
-		put32(a->data + a->len, 0xffffffffu);
-		a->len += 4;
-		a->count++;
-		a->has_null = 1;
+		pgarr_add_null(a);
 		return;
 	}
 	pgarr_add_bytes(a, s, strlen(s));

@@ -32,6 +32,7 @@ void pgarr_free(struct pgarr *a);
 /* Reserve n bytes for an element and return where to write them. */
 uint8_t *pgarr_add_space(struct pgarr *a, size_t n);
 void pgarr_add_bytes(struct pgarr *a, const void *p, size_t n);
+void pgarr_add_null(struct pgarr *a);
 void pgarr_add_text(struct pgarr *a, const char *s);	/* NULL = SQL NULL */
 void pgarr_add_int8(struct pgarr *a, int64_t v);
 void pgarr_add_int4(struct pgarr *a, int32_t v);

@@ -1,10 +1,11 @@
 /*
  * smtp_auth.c - SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN.
  *
- * Policy: the mechanisms offered depend on whether the connection is under
- * TLS (params auth_tls) or not (auth_plain; empty by default, so AUTH is
- * neither advertised nor accepted in clear: "530 5.7.0 Must issue a
- * STARTTLS command first" when STARTTLS could be used).  Credentials are
+ * Policy: the mechanisms offered come from the auth_mechs hook (the rules'
+ * auth_plain / auth_tls decisions in the daemon).  By default none are
+ * offered in clear, so AUTH is neither advertised nor accepted there:
+ * "530 5.7.0 Must issue a STARTTLS command first" when STARTTLS could be
+ * used and AUTH would be offered after it.  Credentials are
  * handed to the I/O layer as SMTP_REQ_AUTH and never logged; the password
  * copy is wiped as soon as the result comes back.  "*" cancels an exchange
  * (501 5.7.0); undecodable base64 is 501 5.5.2.  After max_auth_failures
@@ -23,7 +24,14 @@
 unsigned
 smtp_auth_offered(const struct smtp_session *s)
 {
-	return s->tls ? s->p.auth_tls : s->p.auth_plain;
+	return s->h.auth_mechs ? s->h.auth_mechs(s->h.arg, s, s->tls) : 0;
+}
+
+/* Would AUTH be offered after STARTTLS? */
+static unsigned
+auth_offered_tls(const struct smtp_session *s)
+{
+	return s->h.auth_mechs ? s->h.auth_mechs(s->h.arg, s, 1) : 0;
 }
 
 static int
@@ -162,7 +170,7 @@ smtp_auth_cmd(struct smtp_session *s, char *arg)
 	char *mech = arg, *init = NULL;
 
 	if (offered == 0) {
-		if (!s->tls && s->p.starttls_offer && s->p.auth_tls != 0)
+		if (!s->tls && s->p.starttls_offer && auth_offered_tls(s) != 0)
 			smtp_reply(s, 530, "5.7.0", "Must issue a STARTTLS command "
 			    "first");
 		else

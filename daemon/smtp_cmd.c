@@ -10,8 +10,9 @@
  *                    pipelining and ends the session (smuggling guard)
  *   CMD_CLOSE_NOW    not an SMTP client (HTTP verbs): 421 and close
  *
- * Acceptance before the rules engine: the rcpt_check hook decides; without
- * a hook every syntactically valid recipient is accepted (unit tests).
+ * Policy: the check hook (rules and built-in acceptance in the daemon) is
+ * consulted at EHLO/HELO, MAIL and RCPT after the syntax checks; without a
+ * hook every syntactically valid command is accepted (unit tests).
  */
 #include "daemon/smtp_internal.h"
 
@@ -114,6 +115,24 @@ helo_check(struct smtp_session *s, const char *verb, const char *arg)
 	return 0;
 }
 
+/* Rules at EHLO/HELO.  Returns 0 to go on, -1 after refusing. */
+static int
+helo_policy(struct smtp_session *s)
+{
+	struct smtp_reply r;
+
+	memset(&r, 0, sizeof(r));
+	if (s->h.check == NULL ||
+	    s->h.check(s->h.arg, s, SMTP_STAGE_EHLO, NULL, &r) == SMTP_OK)
+		return 0;
+	s->helo[0] = '\0';
+	if (r.code == 0)
+		smtp_reply(s, 550, "5.7.1", "Access denied");
+	else
+		smtp_reply_r(s, &r);
+	return -1;
+}
+
 static void
 cmd_helo(struct smtp_session *s, char *arg)
 {
@@ -122,6 +141,8 @@ cmd_helo(struct smtp_session *s, char *arg)
 	smtp_tx_free(s);
 	str_copy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = 0;
+	if (helo_policy(s) == -1)
+		return;
 	smtp_reply(s, 250, NULL, "%s", s->p.hostname);
 }
 
@@ -135,6 +156,8 @@ cmd_ehlo(struct smtp_session *s, char *arg)
 	smtp_tx_free(s);
 	str_copy(s->helo, arg, sizeof(s->helo));
 	s->esmtp = 1;
+	if (helo_policy(s) == -1)
+		return;
 	/* Multi-line reply (RFC 5321 4.2.1); written directly, it is a 250. */
 	buf_printf(&s->out, "250-%s Hello [%s]\r\n", s->p.hostname,
 	    s->client_addr);
@@ -155,6 +178,7 @@ static void
 cmd_mail(struct smtp_session *s, char *arg)
 {
 	struct addr a;
+	struct smtp_reply rep;
 	const char *params;
 	char key[32], val[64];
 	uint64_t size = 0;
@@ -204,6 +228,17 @@ cmd_mail(struct smtp_session *s, char *arg)
 	s->tx->sender = a;
 	s->tx->declared_size = size;
 	spool_init(&s->tx->body);
+	buf_init(&s->tx->headers, 8192);
+	memset(&rep, 0, sizeof(rep));
+	if (s->h.check != NULL && s->h.check(s->h.arg, s, SMTP_STAGE_MAIL, NULL,
+	    &rep) != SMTP_OK) {
+		smtp_tx_free(s);
+		if (rep.code == 0)
+			smtp_reply(s, 550, "5.7.1", "Sender rejected");
+		else
+			smtp_reply_r(s, &rep);
+		return;
+	}
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -211,7 +246,7 @@ static void
 cmd_rcpt(struct smtp_session *s, char *arg)
 {
 	struct smtp_reply r;
-	struct addr a;
+	struct smtp_rcpt rc;
 	const char *params;
 	enum smtp_result res = SMTP_OK;
 
@@ -219,7 +254,8 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
 		return;
 	}
-	if (addr_parse_cmd(arg, ADDR_RECIPIENT, &a, &params) == -1) {
+	memset(&rc, 0, sizeof(rc));
+	if (addr_parse_cmd(arg, ADDR_RECIPIENT, &rc.addr, &params) == -1) {
 		smtp_reply(s, 501, "5.1.3", "Bad recipient address syntax");
 		return;
 	}
@@ -232,8 +268,8 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		return;
 	}
 	memset(&r, 0, sizeof(r));
-	if (s->h.rcpt_check != NULL)
-		res = s->h.rcpt_check(s->h.arg, s, &a, &r);
+	if (s->h.check != NULL)
+		res = s->h.check(s->h.arg, s, SMTP_STAGE_RCPT, &rc, &r);
 	if (res != SMTP_OK) {
 		if (r.code == 0) {
 			if (res == SMTP_TEMPFAIL)
@@ -252,7 +288,7 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		s->tx->rcpts = xrealloc(s->tx->rcpts,
 		    s->tx->cap_rcpts * sizeof(*s->tx->rcpts));
 	}
-	s->tx->rcpts[s->tx->nrcpts++].addr = a;
+	s->tx->rcpts[s->tx->nrcpts++] = rc;
 	if (r.code != 0)
 		smtp_reply_r(s, &r);
 	else

@@ -12,7 +12,9 @@
  *   a NUL octet -> 550 5.6.0
  *   more than max_size octets -> 552 5.3.4 (the rest is read and dropped)
  *   spool I/O failure -> 451 4.3.0
- * Without defects the session asks for SMTP_REQ_STORE; the 250 is sent by
+ * Without defects the check hook is consulted (rules at DATA: size
+ * conditions, added headers); then the session asks for SMTP_REQ_STORE;
+ * the 250 is sent by
  * smtp_session_resume_store() only once the I/O layer reports the COMMIT.
  */
 #include "daemon/smtp_internal.h"
@@ -55,9 +57,21 @@ data_end(struct smtp_session *s)
 
 	smtp_enter_state(s, SMTP_S_CMD);
 	switch (tx->bad) {
-	case SMTP_DATA_OK:
-		smtp_request(s, SMTP_REQ_STORE);
-		return;
+	case SMTP_DATA_OK: {
+		struct smtp_reply r;
+
+		memset(&r, 0, sizeof(r));
+		if (s->h.check == NULL || s->h.check(s->h.arg, s,
+		    SMTP_STAGE_DATA, NULL, &r) == SMTP_OK) {
+			smtp_request(s, SMTP_REQ_STORE);
+			return;
+		}
+		if (r.code == 0)
+			smtp_reply(s, 550, "5.7.1", "Message refused by policy");
+		else
+			smtp_reply_r(s, &r);
+		break;
+	}
 	case SMTP_DATA_BARE_LF:
 		smtp_reply(s, 550, "5.6.0", "Message contains bare LF "
 		    "(lines must end with CRLF, RFC 5321 2.3.8)");

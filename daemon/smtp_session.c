@@ -56,6 +56,7 @@ smtp_tx_free(struct smtp_session *s)
 	if (s->tx == NULL)
 		return;
 	spool_free(&s->tx->body);
+	buf_free(&s->tx->headers);
 	free(s->tx->rcpts);
 	free(s->tx);
 	s->tx = NULL;
@@ -150,9 +151,23 @@ smtp_reply_r(struct smtp_session *s, const struct smtp_reply *r)
 void
 smtp_session_start(struct smtp_session *s, const char *refuse_text)
 {
+	struct smtp_reply r;
+
 	if (refuse_text != NULL) {
 		smtp_reply(s, 421, "4.3.2", "%s %s", s->p.hostname, refuse_text);
 		smtp_close(s, "refused");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	if (s->h.check != NULL &&
+	    s->h.check(s->h.arg, s, SMTP_STAGE_CONNECT, NULL, &r) != SMTP_OK) {
+		/* RFC 5321 3.1: a 554 greeting, then only QUIT; we close. */
+		if (r.code == 0)
+			smtp_reply(s, 554, "5.7.1", "%s Access denied",
+			    s->p.hostname);
+		else
+			smtp_reply_r(s, &r);
+		smtp_close(s, "refused by policy");
 		return;
 	}
 	smtp_reply(s, 220, NULL, "%s ESMTP postern", s->p.hostname);

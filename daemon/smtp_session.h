@@ -86,10 +86,9 @@ struct smtp_reply {
 struct smtp_params {
 	char hostname[256];
 	char listener[65];
+	int listener_port;
 	int implicit_tls;	/* listener is SMTPS */
 	int starttls_offer;	/* plain listener may offer STARTTLS */
-	unsigned auth_plain;	/* mechanisms offered on plaintext */
-	unsigned auth_tls;	/* mechanisms offered on TLS */
 	uint64_t max_size;
 	unsigned max_rcpts;
 	unsigned max_errors;
@@ -98,19 +97,43 @@ struct smtp_params {
 
 struct smtp_session;
 
-/* Hooks into policy (pure functions over the config snapshot in the
- * daemon; fakes in unit tests).  All may be NULL. */
-struct smtp_hooks {
-	void *arg;
-	/* Decide a recipient.  Fill *r (code 0 = accept with 250 2.1.5). */
-	enum smtp_result (*rcpt_check)(void *arg, const struct smtp_session *s,
-	    const struct addr *rcpt, struct smtp_reply *r);
-	/* A new queue id (64 bits, unique cluster-wide). */
-	uint64_t (*new_id)(void *arg);
+/* SMTP stages at which policy is consulted. */
+enum smtp_stage {
+	SMTP_STAGE_CONNECT, SMTP_STAGE_EHLO, SMTP_STAGE_MAIL, SMTP_STAGE_RCPT,
+	SMTP_STAGE_DATA,
+};
+
+/* The route chosen for a recipient at RCPT (stored with it in the queue).
+ * tls: 0 = unset, else enum relay_tls of rules.h; versions: RULES_TLS*. */
+struct smtp_route {
+	char host[256];		/* "" = MX lookup */
+	int port;
+	int tls;
+	unsigned versions;
 };
 
 struct smtp_rcpt {
 	struct addr addr;
+	struct smtp_route route;
+};
+
+/* Hooks into policy (pure functions over the config snapshot in the
+ * daemon; fakes in unit tests).  All may be NULL: then everything
+ * syntactically valid is accepted and AUTH is not offered. */
+struct smtp_hooks {
+	void *arg;
+	/* Policy at a stage.  At RCPT, rcpt is the candidate and the hook may
+	 * fill rcpt->route; at DATA it may append header lines (CRLF-ended)
+	 * to s->tx->headers.  Returns SMTP_OK to go on (at RCPT a non-zero
+	 * r->code replaces the default 250), or SMTP_PERMFAIL/SMTP_TEMPFAIL
+	 * with the reply in *r (code 0: a default reply). */
+	enum smtp_result (*check)(void *arg, struct smtp_session *s,
+	    enum smtp_stage stage, struct smtp_rcpt *rcpt, struct smtp_reply *r);
+	/* SMTP_AUTH_* mechanisms offered to this session if it were (tls=1)
+	 * or were not (tls=0) under TLS. */
+	unsigned (*auth_mechs)(void *arg, const struct smtp_session *s, int tls);
+	/* A new queue id (64 bits, unique cluster-wide). */
+	uint64_t (*new_id)(void *arg);
 };
 
 struct smtp_tx {
@@ -121,6 +144,7 @@ struct smtp_tx {
 	unsigned nrcpts;
 	unsigned cap_rcpts;
 	struct spool body;
+	struct buf headers;	/* added by policy at DATA, before Received */
 	/* DATA parser state */
 	int at_bol;		/* the previous line ended in CRLF */
 	int bad;		/* first defect seen: SMTP_DATA_* */

@@ -3,8 +3,9 @@
 # Idempotent: every step checks whether it is already done.
 #
 #   1. start the private PostgreSQL cluster (scripts/pg.sh start)
-#   2. load sql/schema.sql if schema "postern" does not exist yet, and on that
-#      first load only, move the default listeners to 127.0.0.1:2525/2587/2465
+#   2. scripts/db-load.sh postern: load sql/schema.sql if schema "postern"
+#      does not exist yet and apply pending sql/migrations/; on that first load
+#      only, move the default listeners to 127.0.0.1:2525/2587/2465
 #   3. if settings.tls_cert_file is NULL, make a self-signed certificate in
 #      var/tls/ and point settings at it
 #   4. write the bootstrap file var/postern.conf if missing
@@ -17,10 +18,6 @@ PORT=${POSTERN_PGPORT:-5499}
 "$PG" start
 eval "$("$PG" env)"
 
-# psql as superuser postgres, quietly, stopping at the first error.
-psql_super() {
-    psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postern "$@"
-}
 # psql as the postern role (owner of everything in the schema).
 psql_postern() {
     PGOPTIONS='-c client_min_messages=warning' \
@@ -28,13 +25,10 @@ psql_postern() {
 }
 
 has_schema=$(psql_postern -tAc "SELECT 1 FROM pg_namespace WHERE nspname = 'postern'")
+# Schema (first time) and pending migrations (every time; a no-op when the
+# database is up to date).
+"$ROOT/scripts/db-load.sh" postern
 if [ "$has_schema" != 1 ]; then
-    # pgcrypto (for postern.set_password) is a trusted extension, which the
-    # database owner could create itself; create it as superuser anyway so
-    # the load never depends on that.  Nothing else needs superuser: postern
-    # stays an ordinary role even in this private dev cluster.
-    psql_super -c "CREATE EXTENSION IF NOT EXISTS pgcrypto"
-    psql_postern -f "$ROOT/sql/schema.sql"
     # First load only: the local instance listens on unprivileged loopback
     # ports, so later operator changes to listeners are never overwritten.
     psql_postern <<'SQL'

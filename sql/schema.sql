@@ -1,8 +1,9 @@
 -- postern - the whole configuration and mail queue of the postern MTA.
 --
--- Loaded once into an empty database by scripts/setup.sh (which checks that
--- schema "postern" does not exist yet).  Everything runs in one transaction,
--- so a failed load leaves nothing behind.
+-- Schema version 1.  Loaded once into an empty database by scripts/db-load.sh
+-- (which checks that schema "postern" does not exist yet), which then applies
+-- sql/migrations/NNN_*.sql on top.  Everything runs in one transaction, so a
+-- failed load leaves nothing behind.
 --
 -- Conventions:
 --   * CHECK constraints are named in plain words, with the table and column,

@@ -2,7 +2,8 @@
 harness.py - environment for the posternd integration tests (stdlib only).
 
 Sets up a throw-away database postern_it in the private PostgreSQL cluster
-(scripts/pg.sh start must have run), loads sql/schema.sql, points the
+(scripts/pg.sh start must have run), loads the schema and migrations
+(scripts/db-load.sh), points the
 listeners at 127.0.0.1:3525 (smtp, starttls), 3587 (submission, starttls)
 and 3465 (smtps, implicit), makes a self-signed certificate in a temporary
 directory, adds the domain example.test with accounts alice and bob, and
@@ -96,16 +97,11 @@ def setup_database(certfile, keyfile):
     if not ok:
         raise TestFailure("cannot reach the private cluster at %s port %s "
                           "(run scripts/pg.sh start): %s" % (PGHOST, PGPORT, err.strip()))
-    sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DBNAME, user="postgres", db="postgres")
-    sql("CREATE DATABASE %s OWNER postern ENCODING 'UTF8' TEMPLATE template0" % DBNAME,
-        user="postgres", db="postgres")
-    sql("CREATE EXTENSION IF NOT EXISTS pgcrypto", user="postgres")
-    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", PGHOST, "-p", PGPORT,
-                        "-U", "postern", "-d", DBNAME, "-f", os.path.join(ROOT, "sql", "schema.sql")],
-                       capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
+    # The same loader as setup.sh: schema plus every migration.
+    p = subprocess.run([os.path.join(ROOT, "scripts", "db-load.sh"), DBNAME, "--fresh"],
+                       capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
-        raise TestFailure("loading sql/schema.sql failed: " + p.stderr)
+        raise TestFailure("scripts/db-load.sh %s --fresh failed: %s%s" % (DBNAME, p.stdout, p.stderr))
     sql("UPDATE postern.listeners SET address = '127.0.0.1', port = %d WHERE name = 'smtp';"
         "UPDATE postern.listeners SET address = '127.0.0.1', port = %d WHERE name = 'submission';"
         "UPDATE postern.listeners SET address = '127.0.0.1', port = %d WHERE name = 'smtps';"

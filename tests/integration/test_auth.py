@@ -143,7 +143,7 @@ def test_live_auth_mechanism_change(env):
     from harness import sql
     try:
         off = env.daemon.log_size()
-        sql("UPDATE postern.settings SET auth_mechs_tls = '{PLAIN}'")
+        sql("SELECT postern.set_auth('tls', '{PLAIN}')")
         env.daemon.wait_reload(off)
         for port in (PORT_SUBMISSION, PORT_SMTPS):
             with Client(port, tls=port == PORT_SMTPS) as c:
@@ -159,7 +159,7 @@ def test_live_auth_mechanism_change(env):
                 c.expect("QUIT", 221)
     finally:
         off = env.daemon.log_size()
-        sql("UPDATE postern.settings SET auth_mechs_tls = '{PLAIN,LOGIN}'")
+        sql("SELECT postern.set_auth('tls', '{PLAIN,LOGIN}')")
         env.daemon.wait_reload(off)
     with Client(PORT_SMTPS, tls=True) as c:
         caps = c.expect("EHLO client.test", 250)

@@ -57,17 +57,27 @@
 struct fake {
 	uint64_t next_id;
 	unsigned rcpt_calls;
+	unsigned stage_calls[SMTP_STAGE_DATA + 1];
+	int refuse_stage;	/* stage + 1 whose check refuses; 0 = none */
 };
 
 static struct fake fake;
 
 static enum smtp_result
-fake_rcpt_check(void *arg, const struct smtp_session *s,
-    const struct addr *rcpt, struct smtp_reply *r)
+fake_check(void *arg, struct smtp_session *s, enum smtp_stage stage,
+    struct smtp_rcpt *rc, struct smtp_reply *r)
 {
 	struct fake *f = arg;
-	const char *at = strchr(rcpt->addr, '@');
-	size_t llen = at ? (size_t)(at - rcpt->addr) : strlen(rcpt->addr);
+	const struct addr *rcpt;
+	const char *at;
+	size_t llen;
+
+	f->stage_calls[stage]++;
+	if (stage != SMTP_STAGE_RCPT)
+		return f->refuse_stage == (int)stage + 1 ? SMTP_PERMFAIL : SMTP_OK;
+	rcpt = &rc->addr;
+	at = strchr(rcpt->addr, '@');
+	llen = at ? (size_t)(at - rcpt->addr) : strlen(rcpt->addr);
 
 	f->rcpt_calls++;
 	if (strcmp(rcpt->domain, "local.test") == 0) {
@@ -87,6 +97,14 @@ fake_rcpt_check(void *arg, const struct smtp_session *s,
 	snprintf(r->text, sizeof(r->text), "<%s>: Relay access denied",
 	    rcpt->addr);
 	return SMTP_PERMFAIL;
+}
+
+static unsigned
+fake_auth_mechs(void *arg, const struct smtp_session *s, int tls)
+{
+	(void)arg;
+	(void)s;
+	return tls ? SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN : 0;
 }
 
 static uint64_t
@@ -109,8 +127,6 @@ session_new_ex(int implicit)
 	snprintf(p.listener, sizeof(p.listener), "smtp");
 	p.implicit_tls = implicit;
 	p.starttls_offer = 1;
-	p.auth_plain = 0;
-	p.auth_tls = SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN;
 	p.max_size = 10000;
 	p.max_rcpts = 3;
 	p.max_errors = 5;
@@ -119,7 +135,8 @@ session_new_ex(int implicit)
 	memset(&fake, 0, sizeof(fake));
 	fake.next_id = ID0;
 	h.arg = &fake;
-	h.rcpt_check = fake_rcpt_check;
+	h.check = fake_check;
+	h.auth_mechs = fake_auth_mechs;
 	h.new_id = fake_new_id;
 	s = smtp_session_new(&p, &h, 0x42, CLIENT, implicit);
 	assert_non_null(s);
@@ -1208,6 +1225,57 @@ test_output_throttling(void **state)
 	smtp_session_free(s);
 }
 
+/* Policy refusals at each stage come from the check hook. */
+static void
+test_policy_refuses_connect(void **state)
+{
+	struct smtp_params p;
+	struct smtp_hooks h;
+	struct smtp_session *s;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.hostname, sizeof(p.hostname), "mx.test");
+	p.max_errors = 5;
+	memset(&h, 0, sizeof(h));
+	memset(&fake, 0, sizeof(fake));
+	fake.refuse_stage = SMTP_STAGE_CONNECT + 1;
+	h.arg = &fake;
+	h.check = fake_check;
+	s = smtp_session_new(&p, &h, 0x42, CLIENT, 0);
+	smtp_session_start(s, NULL);
+	expect_out(s, "554 5.7.1 mx.test Access denied\r\n");
+	assert_int_equal(s->req, SMTP_REQ_CLOSE);
+	smtp_session_free(s);
+}
+
+static void
+test_policy_refuses_ehlo_mail_data(void **state)
+{
+	struct smtp_session *s = session_new_ex(0);
+
+	(void)state;
+	expect_out(s, R_GREETING);
+	fake.refuse_stage = SMTP_STAGE_EHLO + 1;
+	feed(s, "EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\n");
+	expect_out(s, "550 5.7.1 Access denied\r\n"
+	    "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	fake.refuse_stage = SMTP_STAGE_MAIL + 1;
+	feed(s, "HELO client.test\r\nMAIL FROM:<a@remote.test>\r\n");
+	expect_out(s, "250 mx.test\r\n550 5.7.1 Sender rejected\r\n");
+	assert_null(s->tx);
+	fake.refuse_stage = SMTP_STAGE_DATA + 1;
+	feed(s, MAIL_RCPT "DATA\r\n");
+	expect_out(s, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n");
+	feed(s, "Subject: x\r\n\r\nbody\r\n.\r\n");
+	expect_out(s, "550 5.7.1 Message refused by policy\r\n");
+	assert_int_equal(s->req, SMTP_REQ_NONE);
+	assert_null(s->tx);
+	assert_int_equal(fake.stage_calls[SMTP_STAGE_DATA], 1);
+	smtp_session_free(s);
+}
+
 int
 main(void)
 {
@@ -1249,6 +1317,8 @@ main(void)
 		cmocka_unit_test(test_rset_clears_transaction),
 		cmocka_unit_test(test_timeout_421),
 		cmocka_unit_test(test_output_throttling),
+		cmocka_unit_test(test_policy_refuses_connect),
+		cmocka_unit_test(test_policy_refuses_ehlo_mail_data),
 	};
 
 	return cmocka_run_group_tests_name("smtp_session", tests, NULL, NULL);

@@ -1,0 +1,693 @@
+/*
+ * rules.c - the rules engine.  See rules.h for the semantics.
+ *
+ * Building validates again what the database already validated (a snapshot
+ * built from a newer schema or by hand must not crash the daemon): unknown
+ * kinds or operators, bad CIDRs, regexes POSIX cannot compile, a reject
+ * without text, a relay host without port all fail with a message naming
+ * the rule and the field.  Evaluation allocates nothing.
+ */
+#include "daemon/rules.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon/smtp_session.h"
+#include "daemon/util.h"
+
+static const char *const cond_names[] = {
+	"conn_tls", "conn_remote_addr", "conn_listener", "conn_authenticated",
+	"conn_auth_user", "conn_helo", "sender_address", "sender_domain",
+	"sender_local", "rcpt_address", "rcpt_domain", "rcpt_local",
+	"delivery_relaying", "message_size", NULL,
+};
+static const char *const op_names[] = {
+	"is", "is_not", "contains", "matches", "in_cidr", "ge", "le", NULL,
+};
+static const char *const action_names[] = {
+	"auth_plain", "auth_tls", "reply", "relay_host", "relay_tls",
+	"relay_tls_versions", "add_header", "stop", NULL,
+};
+static const char *const stage_names[] = {
+	"connect", "ehlo", "mail", "rcpt", "data",
+};
+
+static int
+lookup(const char *const *names, const char *s)
+{
+	int i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+rules_stage_name(enum rules_stage s)
+{
+	return stage_names[s];
+}
+
+const char *
+relay_tls_name(enum relay_tls t)
+{
+	static const char *const n[] = { "unset", "none", "opportunistic",
+	    "required", "implicit" };
+
+	return n[t];
+}
+
+void
+rules_versions_text(unsigned v, char *out, size_t n)
+{
+	snprintf(out, n, "%s%s%s%s", (v & RULES_TLS10) ? "TLSv1," : "",
+	    (v & RULES_TLS11) ? "TLSv1.1," : "", (v & RULES_TLS12) ? "TLSv1.2," : "",
+	    (v & RULES_TLS13) ? "TLSv1.3," : "");
+	if (out[0] != '\0')
+		out[strlen(out) - 1] = '\0';
+}
+
+void
+rules_init(struct ruleset *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+}
+
+void
+rules_free(struct ruleset *rs)
+{
+	size_t i, j;
+
+	for (i = 0; i < rs->n; i++) {
+		struct rule *r = &rs->rules[i];
+
+		for (j = 0; j < r->nconds; j++) {
+			free(r->conds[j].value);
+			free(r->conds[j].cidrs);
+			if (r->conds[j].has_re)
+				regfree(&r->conds[j].re);
+		}
+		for (j = 0; j < r->nactions; j++) {
+			free(r->actions[j].text);
+			free(r->actions[j].host);
+			free(r->actions[j].hname);
+			free(r->actions[j].hvalue);
+		}
+		free(r->conds);
+		free(r->actions);
+		free(r->name);
+	}
+	free(rs->rules);
+	rules_init(rs);
+}
+
+struct rule *
+rules_add_rule(struct ruleset *rs, const char *name, int position,
+    int match_any)
+{
+	struct rule *r;
+
+	rs->rules = xrealloc(rs->rules, (rs->n + 1) * sizeof(*rs->rules));
+	r = &rs->rules[rs->n++];
+	memset(r, 0, sizeof(*r));
+	r->name = xstrdup(name);
+	r->position = position;
+	r->match_any = match_any;
+	r->stage = RULES_CONNECT;
+	return r;
+}
+
+int
+rules_cidr_parse(const char *s, struct rule_cidr *out)
+{
+	char buf[80], *slash;
+	char *end = NULL;
+	long p;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = 4;
+		out->prefix = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = 6;
+		out->prefix = 128;
+	} else {
+		return -1;
+	}
+	if (slash != NULL) {
+		p = strtol(slash + 1, &end, 10);
+		if (!isdigit((unsigned char)slash[1]) || *end != '\0' || p < 0 ||
+		    p > out->prefix)
+			return -1;
+		out->prefix = (int)p;
+	}
+	return 0;
+}
+
+int
+rules_cidr_match(const struct rule_cidr *c, const char *addr)
+{
+	uint8_t a[16];
+	int fam, full, rem;
+
+	if (addr == NULL)
+		return 0;
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		fam = 4;
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		    0xff, 0xff };
+
+		fam = 6;
+		if (memcmp(a, mapped, 12) == 0) {
+			memmove(a, a + 12, 4);
+			fam = 4;
+		}
+	} else {
+		return 0;
+	}
+	if (fam != c->family)
+		return 0;
+	full = c->prefix / 8;
+	rem = c->prefix % 8;
+	if (memcmp(a, c->addr, (size_t)full) != 0)
+		return 0;
+	if (rem != 0) {
+		uint8_t mask = (uint8_t)(0xff << (8 - rem));
+
+		if ((a[full] & mask) != (c->addr[full] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	if (strcasecmp(v, "true") == 0 || strcasecmp(v, "t") == 0 ||
+	    strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0 ||
+	    strcasecmp(v, "on") == 0)
+		*out = 1;
+	else if (strcasecmp(v, "false") == 0 || strcasecmp(v, "f") == 0 ||
+	    strcasecmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
+	    strcasecmp(v, "off") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static enum rules_stage
+cond_stage(enum rule_cond_kind k)
+{
+	switch (k) {
+	case COND_CONN_HELO:
+		return RULES_EHLO;
+	case COND_SENDER_ADDRESS:
+	case COND_SENDER_DOMAIN:
+	case COND_SENDER_LOCAL:
+		return RULES_MAIL;
+	case COND_RCPT_ADDRESS:
+	case COND_RCPT_DOMAIN:
+	case COND_RCPT_LOCAL:
+	case COND_DELIVERY_RELAYING:
+		return RULES_RCPT;
+	case COND_MESSAGE_SIZE:
+		return RULES_DATA;
+	default:
+		return RULES_CONNECT;
+	}
+}
+
+static int
+is_bool_kind(enum rule_cond_kind k)
+{
+	return k == COND_CONN_TLS || k == COND_CONN_AUTHENTICATED ||
+	    k == COND_SENDER_LOCAL || k == COND_RCPT_LOCAL ||
+	    k == COND_DELIVERY_RELAYING;
+}
+
+static int
+is_rcpt_kind(enum rule_cond_kind k)
+{
+	return k == COND_RCPT_ADDRESS || k == COND_RCPT_DOMAIN ||
+	    k == COND_RCPT_LOCAL || k == COND_DELIVERY_RELAYING;
+}
+
+static int
+parse_cidr_list(struct rule_cond *c, char *err, size_t errlen,
+    const char *rname)
+{
+	char *copy = xstrdup(c->value), *tok, *save = NULL;
+	int rc = 0;
+
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		c->cidrs = xrealloc(c->cidrs, (c->ncidrs + 1) * sizeof(*c->cidrs));
+		if (rules_cidr_parse(tok, &c->cidrs[c->ncidrs]) == -1) {
+			snprintf(err, errlen, "rule \"%s\": rule_conditions.value: "
+			    "\"%s\" is not a valid CIDR", rname, tok);
+			rc = -1;
+			break;
+		}
+		c->ncidrs++;
+	}
+	if (rc == 0 && c->ncidrs == 0) {
+		snprintf(err, errlen, "rule \"%s\": rule_conditions.value: empty "
+		    "CIDR list", rname);
+		rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+int
+rules_add_cond(struct rule *r, const char *kind, const char *op,
+    const char *value, int negate, char *err, size_t errlen)
+{
+	struct rule_cond *c;
+	int k = lookup(cond_names, kind), o = lookup(op_names, op), ok;
+
+	if (k < 0) {
+		snprintf(err, errlen, "rule \"%s\": rule_conditions.kind: unknown "
+		    "condition \"%s\"", r->name, kind);
+		return -1;
+	}
+	if (o < 0) {
+		snprintf(err, errlen, "rule \"%s\": rule_conditions.op: unknown "
+		    "operator \"%s\"", r->name, op);
+		return -1;
+	}
+	r->conds = xrealloc(r->conds, (r->nconds + 1) * sizeof(*r->conds));
+	c = &r->conds[r->nconds];
+	memset(c, 0, sizeof(*c));
+	c->kind = (enum rule_cond_kind)k;
+	c->op = (enum rule_cond_op)o;
+	c->negate = negate;
+	c->value = xstrdup(value);
+	if (is_bool_kind(c->kind))
+		ok = (c->op == OP_IS || c->op == OP_IS_NOT) &&
+		    parse_bool(value, &c->bval) == 0;
+	else if (c->kind == COND_CONN_REMOTE_ADDR)
+		ok = c->op == OP_IS || c->op == OP_IS_NOT || c->op == OP_IN_CIDR;
+	else if (c->kind == COND_CONN_LISTENER)
+		ok = c->op == OP_IS || c->op == OP_IS_NOT;
+	else if (c->kind == COND_MESSAGE_SIZE) {
+		char *end = NULL;
+
+		c->num = strtoull(value, &end, 10);
+		ok = (c->op == OP_GE || c->op == OP_LE) &&
+		    isdigit((unsigned char)value[0]) && *end == '\0';
+	} else
+		ok = c->op == OP_IS || c->op == OP_IS_NOT ||
+		    c->op == OP_CONTAINS || c->op == OP_MATCHES;
+	if (!ok) {
+		snprintf(err, errlen, "rule \"%s\": rule_conditions: operator %s "
+		    "with value \"%.100s\" does not fit condition %s", r->name,
+		    op, value, kind);
+		free(c->value);
+		return -1;
+	}
+	if (c->kind == COND_CONN_LISTENER) {
+		char *end = NULL;
+		unsigned long p = strtoul(value, &end, 10);
+
+		if (value[0] != '\0' && *end == '\0' && p > 0 && p < 65536)
+			c->num = p;
+	}
+	if (c->kind == COND_CONN_REMOTE_ADDR) {
+		if (parse_cidr_list(c, err, errlen, r->name) == -1) {
+			free(c->value);
+			free(c->cidrs);
+			return -1;
+		}
+	}
+	if (c->op == OP_MATCHES) {
+		int e = regcomp(&c->re, value, REG_EXTENDED | REG_ICASE |
+		    REG_NOSUB);
+
+		if (e != 0) {
+			char msg[128];
+
+			regerror(e, &c->re, msg, sizeof(msg));
+			snprintf(err, errlen, "rule \"%s\": rule_conditions.value: "
+			    "bad regular expression \"%.100s\": %s", r->name,
+			    value, msg);
+			free(c->value);
+			return -1;
+		}
+		c->has_re = 1;
+	}
+	if (cond_stage(c->kind) > r->stage)
+		r->stage = cond_stage(c->kind);
+	if (is_rcpt_kind(c->kind))
+		r->has_rcpt_conds = 1;
+	r->nconds++;
+	return 0;
+}
+
+static unsigned
+parse_mechs(const char *s)
+{
+	unsigned m = 0;
+
+	if (s == NULL)
+		return 0;
+	if (strstr(s, "PLAIN") != NULL)
+		m |= SMTP_AUTH_PLAIN;
+	if (strstr(s, "LOGIN") != NULL)
+		m |= SMTP_AUTH_LOGIN;
+	return m;
+}
+
+static unsigned
+parse_versions(const char *s)
+{
+	unsigned v = 0;
+	const char *p = s;
+
+	/* "{TLSv1,TLSv1.1,TLSv1.2,TLSv1.3}" */
+	while (p != NULL && (p = strstr(p, "TLSv1")) != NULL) {
+		p += 5;
+		if (strncmp(p, ".1", 2) == 0)
+			v |= RULES_TLS11;
+		else if (strncmp(p, ".2", 2) == 0)
+			v |= RULES_TLS12;
+		else if (strncmp(p, ".3", 2) == 0)
+			v |= RULES_TLS13;
+		else
+			v |= RULES_TLS10;
+	}
+	return v;
+}
+
+int
+rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
+    size_t errlen)
+{
+	struct rule_action a;
+	int k = lookup(action_names, s->kind);
+
+	memset(&a, 0, sizeof(a));
+	if (k < 0) {
+		snprintf(err, errlen, "rule \"%s\": rule_actions.kind: unknown "
+		    "action \"%s\"", r->name, s->kind);
+		return -1;
+	}
+	a.kind = (enum rule_action_kind)k;
+	switch (a.kind) {
+	case ACT_AUTH_PLAIN:
+	case ACT_AUTH_TLS:
+		a.mechs = parse_mechs(s->mechs);
+		break;
+	case ACT_REPLY:
+		if (s->reply == NULL) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions.reply is "
+			    "missing", r->name);
+			return -1;
+		}
+		if (strcmp(s->reply, "accept") == 0) {
+			a.reply = REPLY_ACCEPT;
+		} else if (strcmp(s->reply, "reject") != 0 &&
+		    strcmp(s->reply, "tempfail") != 0) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions.reply: "
+			    "unknown reply \"%s\"", r->name, s->reply);
+			return -1;
+		} else {
+			a.reply = strcmp(s->reply, "reject") == 0 ? REPLY_REJECT :
+			    REPLY_TEMPFAIL;
+			if (s->text == NULL || s->text[0] == '\0' ||
+			    s->ecode == NULL || s->code < 400 || s->code > 599) {
+				snprintf(err, errlen, "rule \"%s\": rule_actions."
+				    "reply_text/reply_code/reply_ecode are "
+				    "required for %s", r->name, s->reply);
+				return -1;
+			}
+			a.text = xstrdup(s->text);
+			str_copy(a.ecode, s->ecode, sizeof(a.ecode));
+		}
+		a.code = s->code;
+		break;
+	case ACT_RELAY_HOST:
+		if (s->host == NULL || s->host[0] == '\0' || s->port <= 0 ||
+		    s->port > 65535) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions.relay_host"
+			    " and relay_port are required", r->name);
+			return -1;
+		}
+		a.host = xstrdup(s->host);
+		a.port = s->port;
+		break;
+	case ACT_RELAY_TLS:
+		if (s->tls == NULL) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions.relay_tls "
+			    "is required", r->name);
+			return -1;
+		}
+		a.tls = strcmp(s->tls, "none") == 0 ? RELAY_TLS_NONE :
+		    strcmp(s->tls, "opportunistic") == 0 ? RELAY_TLS_OPPORTUNISTIC :
+		    strcmp(s->tls, "required") == 0 ? RELAY_TLS_REQUIRED :
+		    strcmp(s->tls, "implicit") == 0 ? RELAY_TLS_IMPLICIT :
+		    RELAY_TLS_UNSET;
+		if (a.tls == RELAY_TLS_UNSET) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions.relay_tls:"
+			    " unknown mode \"%s\"", r->name, s->tls);
+			return -1;
+		}
+		break;
+	case ACT_RELAY_TLS_VERSIONS:
+		a.versions = parse_versions(s->versions);
+		if (a.versions == 0) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions."
+			    "relay_tls_versions is empty", r->name);
+			return -1;
+		}
+		break;
+	case ACT_ADD_HEADER:
+		if (s->hname == NULL || s->hvalue == NULL ||
+		    strpbrk(s->hvalue, "\r\n") != NULL) {
+			snprintf(err, errlen, "rule \"%s\": rule_actions."
+			    "header_name/header_value invalid", r->name);
+			return -1;
+		}
+		a.hname = xstrdup(s->hname);
+		a.hvalue = xstrdup(s->hvalue);
+		break;
+	case ACT_STOP:
+		break;
+	}
+	r->actions = xrealloc(r->actions, (r->nactions + 1) * sizeof(a));
+	r->actions[r->nactions++] = a;
+	return 0;
+}
+
+/* ---- evaluation ---- */
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+static int
+str_match(const struct rule_cond *c, const char *s)
+{
+	if (s == NULL)
+		s = "";
+	switch (c->op) {
+	case OP_IS:
+		return str_eq(s, c->value);
+	case OP_IS_NOT:
+		return !str_eq(s, c->value);
+	case OP_CONTAINS:
+		return strcasestr(s, c->value) != NULL;
+	case OP_MATCHES:
+		return regexec(&c->re, s, 0, NULL, 0) == 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+bool_match(const struct rule_cond *c, int v)
+{
+	int eq = (v != 0) == (c->bval != 0);
+
+	return c->op == OP_IS ? eq : !eq;
+}
+
+static int
+cond_holds(const struct rule_cond *c, const struct rules_ctx *x,
+    const struct rules_rcpt *rc)
+{
+	int v = 0;
+	size_t i;
+
+	switch (c->kind) {
+	case COND_CONN_TLS:
+		v = bool_match(c, x->tls);
+		break;
+	case COND_CONN_REMOTE_ADDR:
+		for (i = 0; i < c->ncidrs && !v; i++)
+			v = rules_cidr_match(&c->cidrs[i], x->client_addr);
+		if (c->op == OP_IS_NOT)
+			v = !v;
+		break;
+	case COND_CONN_LISTENER:
+		v = c->num != 0 ? (int)c->num == x->listener_port :
+		    str_eq(c->value, x->listener);
+		if (c->op == OP_IS_NOT)
+			v = !v;
+		break;
+	case COND_CONN_AUTHENTICATED:
+		v = bool_match(c, x->auth_user != NULL && x->auth_user[0] != '\0');
+		break;
+	case COND_CONN_AUTH_USER:
+		v = str_match(c, x->auth_user);
+		break;
+	case COND_CONN_HELO:
+		v = str_match(c, x->helo);
+		break;
+	case COND_SENDER_ADDRESS:
+		v = str_match(c, x->sender);
+		break;
+	case COND_SENDER_DOMAIN:
+		v = str_match(c, x->sender_domain);
+		break;
+	case COND_SENDER_LOCAL:
+		v = bool_match(c, x->sender_local);
+		break;
+	case COND_RCPT_ADDRESS:
+		v = rc != NULL && str_match(c, rc->addr);
+		break;
+	case COND_RCPT_DOMAIN:
+		v = rc != NULL && str_match(c, rc->domain);
+		break;
+	case COND_RCPT_LOCAL:
+		v = rc != NULL && bool_match(c, rc->local);
+		break;
+	case COND_DELIVERY_RELAYING:
+		v = rc != NULL && bool_match(c, !rc->local);
+		break;
+	case COND_MESSAGE_SIZE:
+		v = c->op == OP_GE ? x->size >= c->num : x->size <= c->num;
+		break;
+	}
+	return c->negate ? !v : v;
+}
+
+static int
+rule_matches_rcpt(const struct rule *r, const struct rules_ctx *x,
+    const struct rules_rcpt *rc)
+{
+	size_t i;
+
+	if (r->nconds == 0)
+		return 1;
+	for (i = 0; i < r->nconds; i++) {
+		int h = cond_holds(&r->conds[i], x, rc);
+
+		if (r->match_any && h)
+			return 1;
+		if (!r->match_any && !h)
+			return 0;
+	}
+	return !r->match_any;
+}
+
+static int
+rule_matches(const struct rule *r, enum rules_stage stage,
+    const struct rules_ctx *x)
+{
+	size_t i;
+
+	if (stage == RULES_DATA && r->has_rcpt_conds) {
+		for (i = 0; i < x->nrcpts; i++)
+			if (rule_matches_rcpt(r, x, &x->rcpts[i]))
+				return 1;
+		return 0;
+	}
+	return rule_matches_rcpt(r, x, stage == RULES_RCPT ? &x->rcpt : NULL);
+}
+
+static void
+apply(const struct rule *r, struct rules_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < r->nactions; i++) {
+		const struct rule_action *a = &r->actions[i];
+
+		switch (a->kind) {
+		case ACT_AUTH_PLAIN:
+			res->auth_plain_set = 1;
+			res->auth_plain = a->mechs;
+			break;
+		case ACT_AUTH_TLS:
+			res->auth_tls_set = 1;
+			res->auth_tls = a->mechs;
+			break;
+		case ACT_REPLY:
+			res->reply = a->reply;
+			res->code = a->code;
+			str_copy(res->ecode, a->ecode, sizeof(res->ecode));
+			str_copy(res->text, a->text ? a->text : "",
+			    sizeof(res->text));
+			res->reply_rule = r->name;
+			break;
+		case ACT_RELAY_HOST:
+			str_copy(res->relay_host, a->host, sizeof(res->relay_host));
+			res->relay_port = a->port;
+			break;
+		case ACT_RELAY_TLS:
+			res->relay_tls = a->tls;
+			break;
+		case ACT_RELAY_TLS_VERSIONS:
+			res->relay_versions = a->versions;
+			break;
+		case ACT_ADD_HEADER:
+			if (res->nheaders < RULES_MAX_HEADERS)
+				res->headers[res->nheaders++] = a;
+			break;
+		case ACT_STOP:
+			res->stopped = 1;
+			break;
+		}
+	}
+}
+
+void
+rules_eval(const struct ruleset *rs, enum rules_stage stage,
+    const struct rules_ctx *ctx, struct rules_result *res,
+    rules_trace_fn trace, void *targ)
+{
+	size_t i;
+
+	memset(res, 0, sizeof(*res));
+	for (i = 0; i < rs->n; i++) {
+		const struct rule *r = &rs->rules[i];
+		int m;
+
+		if (r->stage > stage)
+			continue;
+		m = rule_matches(r, stage, ctx);
+		if (trace != NULL)
+			trace(targ, r, m);
+		if (!m)
+			continue;
+		apply(r, res);
+		if (res->stopped)
+			break;
+	}
+}
