@@ -8,7 +8,8 @@
 #   bench/posternd.sh flush    TRUNCATE the queue tables
 #
 # The database postern_bench (owner postern) is dropped and created from
-# sql/schema.sql, then configured for the benchmark:
+# sql/schema.sql plus sql/migrations (scripts/db-load.sh --fresh, when the
+# project has it), then configured for the benchmark:
 #   - the schema's default listeners (25/587/465) are deleted; the only
 #     listener is 127.0.0.1:4525, tls_mode 'none' (plain SMTP, like the
 #     Postfix port-25 test), max_connections 5000 (default 1000, which is
@@ -29,19 +30,29 @@ LOG="$BENCH_STATE/posternd.log"
 BIN="$BENCH_ROOT/build/posternd"
 
 pid() { [ -s "$PIDFILE" ] && cat "$PIDFILE"; }
+# Our posternd is recognised by its command line (the unique temp bootstrap
+# path), not by /proc/PID/exe: a concurrent `make` may replace build/posternd
+# while the benchmark runs, and the exe link then reads "... (deleted)".
 running() {
     local p; p=$(pid) || return 1
-    kill -0 "$p" 2>/dev/null && [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$BIN")" ]
+    kill -0 "$p" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-c ${TMPDIR:-/tmp}/postern-bench-posternd\."
 }
 
 create_db() {
     "$BENCH_ROOT/scripts/pg.sh" start >/dev/null
-    bench_psql_super -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
-    bench_psql_super -c "CREATE DATABASE $BENCH_DB OWNER postern ENCODING 'UTF8' TEMPLATE template0"
-    eval "$("$BENCH_ROOT/scripts/pg.sh" env)"
-    psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "$BENCH_DB" \
-        -c "CREATE EXTENSION IF NOT EXISTS pgcrypto"
-    bench_psql -f "$BENCH_ROOT/sql/schema.sql" >/dev/null
+    if [ -x "$BENCH_ROOT/scripts/db-load.sh" ]; then
+        # The project's loader: fresh database, sql/schema.sql, then every
+        # sql/migrations/NNN_*.sql (posternd refuses an outdated schema).
+        "$BENCH_ROOT/scripts/db-load.sh" "$BENCH_DB" --fresh >/dev/null
+    else
+        bench_psql_super -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
+        bench_psql_super -c "CREATE DATABASE $BENCH_DB OWNER postern ENCODING 'UTF8' TEMPLATE template0"
+        eval "$("$BENCH_ROOT/scripts/pg.sh" env)"
+        psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "$BENCH_DB" \
+            -c "CREATE EXTENSION IF NOT EXISTS pgcrypto"
+        bench_psql -f "$BENCH_ROOT/sql/schema.sql" >/dev/null
+    fi
     bench_psql -o /dev/null <<SQL
 DELETE FROM postern.listeners;
 INSERT INTO postern.listeners (name, address, port, tls_mode, max_connections)
