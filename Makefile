@@ -22,7 +22,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Werror \
            -D_GNU_SOURCE -pthread -I. -I$(PGINC) $(SANFLAGS) -MMD -MP
 LDFLAGS += -pthread $(SANFLAGS)
-LIBS    := -lwolfssl -lpq -lcrypt -lm
+LIBS    := -lwolfssl -lpq -lcrypt -lcares -lm
 CONSOLE_LIBS := -lpq -lncursesw -lpanel -lmenu
 
 # Library sources: every daemon/ and tls/ file except the program mains.

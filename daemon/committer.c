@@ -31,13 +31,14 @@ static const char store_sql[] =
     " b AS (INSERT INTO postern.bodies (message_id, data)"
     " SELECT * FROM unnest($1::bigint[], $11::bytea[]))"
     " INSERT INTO postern.recipients (message_id, rcpt_no, address,"
-    " relay_host, relay_port, relay_tls, relay_tls_versions)"
+    " relay_host, relay_port, relay_tls, relay_tls_versions,"
+    " relay_tls_verify)"
     " SELECT m, n, a, h, p, t::postern.relay_tls_mode,"
-    " v::postern.tls_version[] FROM unnest($12::bigint[], $13::int[],"
-    " $14::text[], $15::text[], $16::int[], $17::text[], $18::text[])"
-    " AS u(m, n, a, h, p, t, v)";
+    " v::postern.tls_version[], w::boolean FROM unnest($12::bigint[],"
+    " $13::int[], $14::text[], $15::text[], $16::int[], $17::text[],"
+    " $18::text[], $19::text[]) AS u(m, n, a, h, p, t, v, w)";
 
-#define NPARAMS 18
+#define NPARAMS 19
 
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
@@ -122,7 +123,7 @@ store_batch(struct committer *c, struct committer_job *jobs, int *count)
 		PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_TEXT,
 		PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_BYTEA, PGARR_OID_INT8,
 		PGARR_OID_INT4, PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_INT4,
-		PGARR_OID_TEXT, PGARR_OID_TEXT,
+		PGARR_OID_TEXT, PGARR_OID_TEXT, PGARR_OID_TEXT,
 	};
 	const char *values[NPARAMS];
 	int lengths[NPARAMS], formats[NPARAMS];
@@ -169,6 +170,8 @@ store_batch(struct committer *c, struct committer_job *jobs, int *count)
 
 			pgarr_add_text(&a[13], tx->rcpts[k].addr.addr);
 			route_params(rt, &a[14], &a[15], &a[16], &a[17]);
+			pgarr_add_text(&a[18], rt->verify == 0 ? NULL :
+			    rt->verify == 2 ? "true" : "false");
 		}
 		n++;
 	}

@@ -124,6 +124,25 @@ load_settings(struct config *c, PGconn *db, char *err, size_t errlen,
 	c->max_connections_per_ip = ival(r, 0, "max_connections_per_ip");
 	c->worker_threads = ival(r, 0, "worker_threads");
 	c->db_connections = ival(r, 0, "db_connections");
+	c->delivery_threads = ival(r, 0, "delivery_threads");
+	c->delivery_batch = ival(r, 0, "delivery_batch");
+	c->lease_seconds = ival(r, 0, "lease_seconds");
+	c->retry_initial = ival(r, 0, "retry_initial");
+	c->retry_max = ival(r, 0, "retry_max");
+	c->queue_lifetime = ival(r, 0, "queue_lifetime");
+	v = val(r, 0, "maildir_root");
+	str_copy(c->maildir_root, v ? v : "", sizeof(c->maildir_root));
+	v = val(r, 0, "dns_servers");
+	str_copy(c->dns_servers, v ? v : "", sizeof(c->dns_servers));
+	c->smtp_connect_timeout = ival(r, 0, "smtp_connect_timeout");
+	c->smtp_command_timeout = ival(r, 0, "smtp_command_timeout");
+	c->smtp_data_timeout = ival(r, 0, "smtp_data_timeout");
+	v = val(r, 0, "tls_verify_out");
+	c->tls_verify_out = v && *v == 't';
+	c->smtp_port_out = ival(r, 0, "smtp_port_out");
+	v = val(r, 0, "bounce_sender_name");
+	str_copy(c->bounce_sender_name, v ? v : "MAILER-DAEMON",
+	    sizeof(c->bounce_sender_name));
 	*cert = val(r, 0, "tls_cert_file");
 	*key = val(r, 0, "tls_key_file");
 	*keep = r;
@@ -282,7 +301,8 @@ load_rules(struct config *c, PGconn *db, char *err, size_t errlen)
 	ra = query(db, "SELECT a.rule_id, a.kind::text, a.auth_mechs::text,"
 	    " a.reply::text, a.reply_code, a.reply_ecode, a.reply_text,"
 	    " a.relay_host, a.relay_port, a.relay_tls::text,"
-	    " a.relay_tls_versions::text, a.header_name, a.header_value"
+	    " a.relay_tls_versions::text, a.header_name, a.header_value,"
+	    " a.relay_tls_verify::text"
 	    " FROM postern.rule_actions a JOIN postern.rules r ON r.id ="
 	    " a.rule_id WHERE r.enabled ORDER BY a.rule_id, a.seq, a.id", 0,
 	    NULL, err, errlen);
@@ -323,6 +343,7 @@ load_rules(struct config *c, PGconn *db, char *err, size_t errlen)
 		a.versions = nz(ra, i, 10);
 		a.hname = nz(ra, i, 11);
 		a.hvalue = nz(ra, i, 12);
+		a.verify = nz(ra, i, 13);
 		if (rules_add_action(ru, &a, err, errlen) == -1)
 			goto out;
 	}

@@ -28,7 +28,7 @@
 #include "tls/tls.h"
 
 /* The schema version (postern.schema_version) this code needs. */
-#define CONFIG_SCHEMA_VERSION 2
+#define CONFIG_SCHEMA_VERSION 3
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
 
@@ -64,6 +64,21 @@ struct config {
 	int max_connections_per_ip;
 	int worker_threads;
 	int db_connections;
+	/* delivery (migration 003) */
+	int delivery_threads;
+	int delivery_batch;
+	int lease_seconds;
+	int retry_initial;	/* seconds */
+	int retry_max;
+	int queue_lifetime;
+	char maildir_root[512];	/* "" = local delivery not configured */
+	char dns_servers[512];	/* "" = system resolver */
+	int smtp_connect_timeout;
+	int smtp_command_timeout;
+	int smtp_data_timeout;
+	int tls_verify_out;
+	int smtp_port_out;
+	char bounce_sender_name[64];
 	struct config_listener *listeners;
 	size_t nlisteners;
 	char **domains;		/* sorted, lower-case */

@@ -67,6 +67,5 @@ void server_park(struct conn *c, int64_t until);
 void server_unpark(struct conn *c);
 void server_requeue(struct conn *c);
 void server_close(struct conn *c, const char *reason);
-uint64_t server_new_queue_id(void);
 
 #endif

@@ -70,7 +70,7 @@ explain_main(const char *conninfo, const char *node, int argc, char **argv)
 	struct config *c;
 	PGconn *db;
 	char err[512], vers[64];
-	size_t nto = 0, i;
+	size_t nto = 0, nok = 0, i;
 	int a, rc = EX_OK;
 
 	memset(&x, 0, sizeof(x));
@@ -176,24 +176,34 @@ explain_main(const char *conninfo, const char *node, int argc, char **argv)
 		    (x.auth_user == NULL || x.auth_user[0] == '\0'))
 			printf("  => 554 5.7.1 relay access denied (built-in "
 			    "policy)\n");
-		else
+		else {
 			print_reply(&res, "250 2.1.5 Ok");
+			/* Only accepted recipients reach DATA. */
+			rcpts[nok++] = rcpts[i];
+		}
 		if (res.relay_host[0] != '\0' || res.relay_tls != RELAY_TLS_UNSET ||
 		    res.relay_versions != 0) {
 			rules_versions_text(res.relay_versions, vers, sizeof(vers));
 			printf("  => route: relay_host=%s relay_port=%d "
-			    "relay_tls=%s relay_tls_versions=%s\n",
+			    "relay_tls=%s relay_tls_versions=%s verify=%s\n",
 			    res.relay_host[0] ? res.relay_host : "(MX)",
 			    res.relay_port, relay_tls_name(res.relay_tls),
-			    vers[0] ? vers : "(any)");
+			    vers[0] ? vers : "(any)", res.relay_verify == 2 ?
+			    "yes" : res.relay_verify == 1 ? "no" : "default");
 		} else {
 			printf("  => route: default (MX lookup, opportunistic "
 			    "TLS per settings.use_starttls_out)\n");
 		}
 	}
 	x.rcpts = rcpts;
-	x.nrcpts = nto;
+	x.nrcpts = nok;
 	printf("stage data\n");
+	if (nto > 0 && nok == 0) {
+		printf("  => 554 5.5.1 Error: no valid recipients (built-in "
+		    "policy)\n");
+		config_unref(c);
+		return rc;
+	}
 	rules_eval(&c->rules, RULES_DATA, &x, &res, trace, NULL);
 	print_reply(&res, "250 2.0.0 queued");
 	for (i = 0; i < res.nheaders; i++)

@@ -93,6 +93,7 @@ check_rcpt(const struct config *c, struct smtp_session *s,
 	str_copy(rc->route.host, res.relay_host, sizeof(rc->route.host));
 	rc->route.port = res.relay_port;
 	rc->route.tls = (int)res.relay_tls;
+	rc->route.verify = res.relay_verify;
 	rc->route.versions = res.relay_versions;
 	return SMTP_OK;
 }

@@ -460,6 +460,8 @@ rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
 		    strcmp(s->tls, "required") == 0 ? RELAY_TLS_REQUIRED :
 		    strcmp(s->tls, "implicit") == 0 ? RELAY_TLS_IMPLICIT :
 		    RELAY_TLS_UNSET;
+		if (s->verify != NULL)
+			a.verify = s->verify[0] == 't' ? 2 : 1;
 		if (a.tls == RELAY_TLS_UNSET) {
 			snprintf(err, errlen, "rule \"%s\": rule_actions.relay_tls:"
 			    " unknown mode \"%s\"", r->name, s->tls);
@@ -652,6 +654,7 @@ apply(const struct rule *r, struct rules_result *res)
 			break;
 		case ACT_RELAY_TLS:
 			res->relay_tls = a->tls;
+			res->relay_verify = a->verify;
 			break;
 		case ACT_RELAY_TLS_VERSIONS:
 			res->relay_versions = a->versions;

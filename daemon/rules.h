@@ -97,6 +97,7 @@ struct rule_action {
 	char *host;
 	int port;
 	enum relay_tls tls;
+	int verify;		/* relay_tls: 0 unset, 1 no, 2 yes */
 	unsigned versions;
 	char *hname;
 	char *hvalue;
@@ -156,6 +157,7 @@ struct rules_result {
 	char relay_host[256];
 	int relay_port;
 	enum relay_tls relay_tls;
+	int relay_verify;	/* 0 unset, 1 no, 2 yes */
 	unsigned relay_versions;	/* 0 = not restricted */
 	size_t nheaders;
 	const struct rule_action *headers[RULES_MAX_HEADERS];
@@ -186,6 +188,7 @@ struct rules_action_spec {
 	const char *host;
 	int port;
 	const char *tls;
+	const char *verify;	/* relay_tls_verify: "t", "f" or NULL */
 	const char *versions;
 	const char *hname;
 	const char *hvalue;

@@ -9,7 +9,9 @@
  *   config   LISTEN postern_config on its own PGconn; on a notification
  *            (debounced) load a new snapshot and hand it to the loop via an
  *            eventfd; refresh this node's heartbeat row.
- *   committer threads (committer.c).
+ *   committer threads (committer.c), delivery threads (delivery.c); the
+ *            config thread also LISTENs on postern_queue and wakes the
+ *            delivery threads when mail arrives or an admin asks a retry.
  *
  * Limits: settings.max_connections (whole daemon), listeners.max_connections
  * and settings.max_connections_per_ip are checked at accept; a refused
@@ -45,6 +47,7 @@
 #include "daemon/committer.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
+#include "daemon/delivery.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
@@ -115,6 +118,19 @@ server_new_queue_id(void)
 	uint64_t n = atomic_fetch_add(&id_counter, 1);
 
 	return (ms << 22) | (node_bits << 15) | (n & 0x7fff);
+}
+
+struct config *
+server_config(void)
+{
+	struct config *c;
+
+	pthread_mutex_lock(&cfg_lock);
+	c = cfg_current;
+	if (c != NULL)
+		config_ref(c);
+	pthread_mutex_unlock(&cfg_lock);
+	return c;
 }
 
 /* ---- per-IP connection counts ---- */
@@ -574,6 +590,8 @@ config_connect(void)
 	}
 	r = PQexec(db, "LISTEN postern_config");
 	PQclear(r);
+	r = PQexec(db, "LISTEN postern_queue");
+	PQclear(r);
 	return db;
 }
 
@@ -644,15 +662,21 @@ config_main(void *arg)
 				continue;
 			}
 			while ((n = PQnotifies(db)) != NULL) {
-				dirty = 1;
+				if (strcmp(n->relname, "postern_queue") == 0)
+					delivery_wake();
+				else
+					dirty = 1;
 				PQfreemem(n);
 			}
 			if (dirty) {
 				/* Debounce: let a burst of changes land. */
 				usleep(50 * 1000);
 				PQconsumeInput(db);
-				while ((n = PQnotifies(db)) != NULL)
+				while ((n = PQnotifies(db)) != NULL) {
+					if (strcmp(n->relname, "postern_queue") == 0)
+						delivery_wake();
 					PQfreemem(n);
+				}
 			}
 		} else if (PQstatus(db) != CONNECTION_OK) {
 			PQfinish(db);
@@ -675,8 +699,10 @@ apply_pending(void)
 	pthread_mutex_unlock(&cfg_lock);
 	if (c == NULL)
 		return;
+	pthread_mutex_lock(&cfg_lock);
 	config_unref(cfg_current);
 	cfg_current = c;
+	pthread_mutex_unlock(&cfg_lock);
 	listeners_reconcile(c);
 }
 
@@ -742,6 +768,9 @@ server_run(const struct server_opts *o)
 	if (committer_start(o->conninfo, o->node,
 	    cfg_current->db_connections) == -1)
 		return EX_OSERR;
+	if (delivery_start(o->conninfo, o->node,
+	    cfg_current->delivery_threads) == -1)
+		return EX_OSERR;
 	nworkers = cfg_current->worker_threads;
 	workers = xcalloc((size_t)nworkers, sizeof(*workers));
 	for (i = 0; i < nworkers; i++)
@@ -803,6 +832,7 @@ server_run(const struct server_opts *o)
 		close(ls->fd);
 	}
 	committer_stop();
+	delivery_stop();
 	/* Let workers write the replies of the last commits (bounded). */
 	for (i = 0; i < 50; i++) {
 		int empty;

@@ -22,4 +22,14 @@ struct server_opts {
 /* Returns 0 after a clean stop, or an EX_* code when start-up failed. */
 int server_run(const struct server_opts *o);
 
+#include <stdint.h>
+
+/* A new 64-bit queue id, unique across the nodes of one database. */
+uint64_t server_new_queue_id(void);
+
+struct config;
+/* The current configuration snapshot, with a reference the caller drops
+ * with config_unref().  Any thread. */
+struct config *server_config(void);
+
 #endif

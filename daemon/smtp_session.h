@@ -109,6 +109,7 @@ struct smtp_route {
 	char host[256];		/* "" = MX lookup */
 	int port;
 	int tls;
+	int verify;		/* 0 unset, 1 no, 2 yes */
 	unsigned versions;
 };
 

@@ -56,6 +56,15 @@ UPDATE postern.settings SET tls_cert_file = :'cert', tls_key_file = :'key';
 SQL
 fi
 
+# Local delivery for this instance goes to var/mail (settings.maildir_root).
+mail_set=$(psql_postern -tAc "SELECT maildir_root IS NOT NULL FROM postern.settings")
+if [ "$mail_set" != t ]; then
+    mkdir -p "$ROOT/var/mail"
+    psql_postern -v root="$ROOT/var/mail" <<'SQL'
+UPDATE postern.settings SET maildir_root = :'root';
+SQL
+fi
+
 CONF="$ROOT/var/postern.conf"
 if [ ! -e "$CONF" ]; then
     {
