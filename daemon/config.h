@@ -28,7 +28,7 @@
 #include "tls/tls.h"
 
 /* The schema version (postern.schema_version) this code needs. */
-#define CONFIG_SCHEMA_VERSION 3
+#define CONFIG_SCHEMA_VERSION 5
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
 

@@ -12,9 +12,12 @@
  * decrypted bytes no socket event will announce, so reads continue until
  * wolfSSL wants more from the socket before re-arming.
  *
- * AUTH: the password is verified here (libxcrypt, on the worker).  A wrong
- * password parks the conn for 1 s per failure so far (at most 5 s) before
- * the 535 goes out, which slows guessing without holding a thread.
+ * AUTH: the password is verified here (libxcrypt, on the worker).  Before
+ * that, postern.auth_penalty() (shared by every node) may refuse AUTH from
+ * an address with too many recent failures (454 4.7.0) or ask for a delay;
+ * a wrong password is recorded with postern.auth_failed() and parks the
+ * conn for 1 s per failure so far (at most 5 s) before the 535 goes out,
+ * which slows guessing without holding a thread.
  * STORE: the conn parks while the committer writes the message; its
  * completion unparks it, and only then is the 250 written.
  */
@@ -23,9 +26,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/dbpool.h"
 #include "daemon/log.h"
 #include "daemon/passwd.h"
 #include "daemon/policy.h"
@@ -100,6 +105,49 @@ auth_check(struct conn *c)
 	return SMTP_PERMFAIL;
 }
 
+/* Cluster-wide AUTH throttling (postern.auth_penalty): 0 = go on, n > 0 =
+ * answer after n seconds, -1 = refuse.  A database failure does not block
+ * AUTH (the local per-session limits still apply); it is logged. */
+static int
+auth_penalty(struct conn *c)
+{
+	const char *params[1] = { c->peer };
+	PGconn *db = dbpool_get(1000);
+	PGresult *r;
+	int v = 0;
+
+	if (db == NULL)
+		return 0;
+	r = PQexecParams(db, "SELECT postern.auth_penalty($1)", 1, NULL, params,
+	    NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		v = atoi(PQgetvalue(r, 0, 0));
+	else
+		log_warnx("%016" PRIx64 " auth throttle check failed: %s",
+		    c->s->id, PQresultErrorMessage(r));
+	PQclear(r);
+	dbpool_put(db);
+	return v;
+}
+
+static void
+auth_record_failure(struct conn *c)
+{
+	const char *params[3] = { c->peer, c->s->req_user, server_node() };
+	PGconn *db = dbpool_get(1000);
+	PGresult *r;
+
+	if (db == NULL)
+		return;
+	r = PQexecParams(db, "SELECT postern.auth_failed($1, $2, $3)", 3, NULL,
+	    params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		log_warnx("%016" PRIx64 " recording the AUTH failure failed: %s",
+		    c->s->id, PQresultErrorMessage(r));
+	PQclear(r);
+	dbpool_put(db);
+}
+
 /* Serve the session's outstanding request.  STEP_RETURN when the conn was
  * parked or closed. */
 static enum step
@@ -125,19 +173,36 @@ serve_request(struct conn *c)
 		s->req = SMTP_REQ_NONE;
 		return STEP_CONTINUE;
 	case SMTP_REQ_AUTH: {
-		enum smtp_result r = auth_check(c);
+		int penalty = auth_penalty(c);
+		enum smtp_result r;
+		int64_t delay;
 
-		if (r == SMTP_OK) {
+		if (penalty < 0) {
+			/* Shared across nodes: too many failures from this
+			 * address within settings.auth_throttle_window. */
+			log_info("%016" PRIx64 " smtp auth refused client=%s "
+			    "reason=throttled", s->id, c->peer);
+			smtp_session_resume_auth_throttled(s);
+			return STEP_CONTINUE;
+		}
+		r = auth_check(c);
+		delay = 1000 * (int64_t)penalty;
+		if (r != SMTP_OK) {
+			int64_t local = 1000 * (int64_t)(s->auth_failures + 1);
+
+			auth_record_failure(c);
+			if (local > delay)
+				delay = local;
+		}
+		if (delay > 5000)
+			delay = 5000;
+		if (delay == 0) {
 			smtp_session_resume_auth(s, r);
 			return STEP_CONTINUE;
 		}
 		c->resume_kind = CONN_RESUME_AUTH;
 		c->resume_result = r;
-		{
-			int64_t delay = 1000 * (int64_t)(s->auth_failures + 1);
-
-			server_park(c, now_ms() + (delay > 5000 ? 5000 : delay));
-		}
+		server_park(c, now_ms() + delay);
 		return STEP_RETURN;
 	}
 	case SMTP_REQ_STORE:

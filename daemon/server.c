@@ -47,6 +47,7 @@
 #include "daemon/committer.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
+#include "daemon/dbpool.h"
 #include "daemon/delivery.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
@@ -118,6 +119,12 @@ server_new_queue_id(void)
 	uint64_t n = atomic_fetch_add(&id_counter, 1);
 
 	return (ms << 22) | (node_bits << 15) | (n & 0x7fff);
+}
+
+const char *
+server_node(void)
+{
+	return srv_node;
 }
 
 struct config *
@@ -576,6 +583,42 @@ node_heartbeat(PGconn *db, int first)
 	PQclear(r);
 }
 
+/* Holds the node name for this process: a session-level advisory lock on
+ * the config connection, released by PostgreSQL when the process dies.
+ * Returns 1 if held, 0 if another live process holds it, -1 on error. */
+static int
+node_lock(PGconn *db)
+{
+	const char *params[1] = { srv_node };
+	PGresult *r = PQexecParams(db, "SELECT pg_try_advisory_lock("
+	    "hashtext('postern node ' || $1))", 1, NULL, params, NULL, NULL, 0);
+	int v = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		v = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return v;
+}
+
+static void
+node_in_use(PGconn *db)
+{
+	const char *params[1] = { srv_node };
+	PGresult *r = PQexecParams(db, "SELECT host, pid, heartbeat_at FROM "
+	    "postern.nodes WHERE name = $1", 1, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		log_warnx("node name \"%s\" is already in use by a running "
+		    "posternd (host %s, pid %s, last heartbeat %s); give this "
+		    "node another name (node = ... in its bootstrap file)",
+		    srv_node, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+		    PQgetvalue(r, 0, 2));
+	else
+		log_warnx("node name \"%s\" is already in use by a running "
+		    "posternd; give this node another name", srv_node);
+	PQclear(r);
+}
+
 static PGconn *
 config_connect(void)
 {
@@ -585,6 +628,11 @@ config_connect(void)
 	if (PQstatus(db) != CONNECTION_OK) {
 		log_warnx("config: database connection failed: %s",
 		    PQerrorMessage(db));
+		PQfinish(db);
+		return NULL;
+	}
+	if (node_lock(db) == 0) {
+		node_in_use(db);
 		PQfinish(db);
 		return NULL;
 	}
@@ -689,6 +737,19 @@ config_main(void *arg)
 }
 
 static void
+node_stopped(const char *conninfo)
+{
+	PGconn *db = PQconnectdb(conninfo);
+	const char *params[1] = { srv_node };
+
+	if (PQstatus(db) == CONNECTION_OK)
+		PQclear(PQexecParams(db, "UPDATE postern.nodes SET stopped_at ="
+		    " now(), heartbeat_at = now() WHERE name = $1", 1, NULL,
+		    params, NULL, NULL, 0));
+	PQfinish(db);
+}
+
+static void
 apply_pending(void)
 {
 	struct config *c;
@@ -734,9 +795,20 @@ server_run(const struct server_opts *o)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	db = config_connect();
-	if (db == NULL)
+	db = PQconnectdb(o->conninfo);
+	if (PQstatus(db) != CONNECTION_OK) {
+		log_warnx("cannot connect to the database: %s",
+		    PQerrorMessage(db));
+		PQfinish(db);
 		return EX_TEMPFAIL;
+	}
+	if (node_lock(db) != 1) {
+		node_in_use(db);
+		PQfinish(db);
+		return EX_TEMPFAIL;
+	}
+	PQclear(PQexec(db, "LISTEN postern_config"));
+	PQclear(PQexec(db, "LISTEN postern_queue"));
 	node_heartbeat(db, 1);
 	cfg_current = config_load(db, o->node, 1, err, sizeof(err));
 	if (cfg_current == NULL) {
@@ -765,6 +837,7 @@ server_run(const struct server_opts *o)
 		log_warnx("no listener is open; waiting for configuration "
 		    "changes");
 
+	dbpool_init(o->conninfo, 2);
 	if (committer_start(o->conninfo, o->node,
 	    cfg_current->db_connections) == -1)
 		return EX_OSERR;
@@ -845,6 +918,8 @@ server_run(const struct server_opts *o)
 		usleep(20 * 1000);
 	}
 	pthread_join(cfg_thread, NULL);
+	dbpool_close();
+	node_stopped(o->conninfo);
 	log_info("posternd stopped connections=%d", atomic_load(&nconns));
 	return rc;
 }

@@ -27,6 +27,9 @@ int server_run(const struct server_opts *o);
 /* A new 64-bit queue id, unique across the nodes of one database. */
 uint64_t server_new_queue_id(void);
 
+/* This node's name (from the bootstrap file). */
+const char *server_node(void);
+
 struct config;
 /* The current configuration snapshot, with a reference the caller drops
  * with config_unref().  Any thread. */

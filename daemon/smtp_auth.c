@@ -255,6 +255,18 @@ smtp_auth_line(struct smtp_session *s, char *line, size_t len)
 }
 
 void
+smtp_session_resume_auth_throttled(struct smtp_session *s)
+{
+	s->req = SMTP_REQ_NONE;
+	smtp_enter_state(s, SMTP_S_CMD);
+	wipe(s->req_pass, sizeof(s->req_pass));
+	wipe(s->req_user, sizeof(s->req_user));
+	smtp_reply(s, 454, "4.7.0", "Too many failed authentication attempts "
+	    "from your address, try again later");
+	smtp_session_process(s);
+}
+
+void
 smtp_session_resume_auth(struct smtp_session *s, enum smtp_result r)
 {
 	char esc[128];

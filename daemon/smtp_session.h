@@ -201,6 +201,9 @@ int smtp_session_wants_input(const struct smtp_session *s);
 void smtp_session_tls_started(struct smtp_session *s, const char *version,
     const char *cipher);
 void smtp_session_resume_auth(struct smtp_session *s, enum smtp_result r);
+/* AUTH refused before any password check (too many recent failures from
+ * this address across the cluster): 454 4.7.0. */
+void smtp_session_resume_auth_throttled(struct smtp_session *s);
 void smtp_session_resume_store(struct smtp_session *s, enum smtp_result r,
     const char *detail);
 /* Timeouts and shutdown: emit 421 and request close. */
