@@ -506,7 +506,7 @@ accept_ready(struct lsock *ls)
 
 	/* Bounded per event; the level-triggered listener fires again. */
 	for (i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss = { 0 };
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
