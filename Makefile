@@ -2,6 +2,7 @@
 #
 #   make            build posternd, postern-console and the unit tests' lib
 #   make run        install what is missing, set up var/, start posternd
+#   make console    the same set-up, then postern-console on the local database
 #   make check      same set-up, then every test suite; ends "N passed, N failed"
 #   make psql       psql on the local database (reads stdin when not a tty)
 #   make bench      side-by-side benchmarks against a private Postfix
@@ -38,7 +39,7 @@ ifneq ($(CONSOLE_SRCS),)
 PROGS += $(BUILD)/postern-console
 endif
 
-.PHONY: all deps setup run check unit integration psql bench clean stop lint
+.PHONY: all deps setup run console check unit integration psql bench clean stop lint fuzz
 all: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -70,6 +71,9 @@ setup: deps all
 run: setup
 	@scripts/run.sh
 
+console: setup
+	$(BUILD)/postern-console -c var/postern.conf
+
 check: deps
 	@scripts/check.sh
 
@@ -92,7 +96,19 @@ lint:
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
 	    daemon/*.c tls/*.c $(CONSOLE_SRCS) -- -std=gnu11 -I. -I$(PGINC) -D_GNU_SOURCE
 
+# libFuzzer over the session state machine (clang; not part of check).
+FUZZ_SRCS := daemon/smtp_session.c daemon/smtp_cmd.c daemon/smtp_auth.c \
+	daemon/smtp_data.c daemon/addr.c daemon/buf.c daemon/spool.c \
+	daemon/util.c daemon/log.c
+fuzz:
+	@mkdir -p build-fuzz var/fuzz-corpus
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. \
+	    -fsanitize=fuzzer,address,undefined -o build-fuzz/fuzz_session \
+	    tests/fuzz/fuzz_session.c $(FUZZ_SRCS)
+	build-fuzz/fuzz_session -max_total_time=$${FUZZ_SECONDS:-60} \
+	    -max_len=4096 var/fuzz-corpus tests/fuzz/corpus
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
