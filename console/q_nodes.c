@@ -15,7 +15,8 @@ q_nodes_load(struct db *db, struct q_nodes *out)
 	    "coalesce(to_char(started_at, 'MM-DD HH24:MI'), ''), "
 	    "coalesce(floor(extract(epoch FROM now() - heartbeat_at))::bigint, "
 	    "-1), coalesce(floor(extract(epoch FROM now() - started_at))"
-	    "::bigint, -1) FROM postern.nodes ORDER BY name LIMIT 128",
+	    "::bigint, -1), status, leased FROM postern.nodes_status"
+	    " ORDER BY name LIMIT 128",
 	    0, NULL);
 	int i;
 
@@ -34,6 +35,8 @@ q_nodes_load(struct db *db, struct q_nodes *out)
 		    sizeof(n->started));
 		n->heartbeat_age = atoll(db_val(r, i, 5));
 		n->uptime = atoll(db_val(r, i, 6));
+		model_copy_clean(n->status, db_val(r, i, 7), sizeof(n->status));
+		n->leased = atoll(db_val(r, i, 8));
 	}
 	out->n = i;
 	PQclear(r);

@@ -1,6 +1,8 @@
 /*
- * q_nodes.h - SQL for the Nodes screen: the rows of postern.nodes, which
- * every running daemon keeps up to date with a heartbeat.  Read only.
+ * q_nodes.h - SQL for the Nodes screen: the view postern.nodes_status
+ * (every running daemon keeps its row up to date with a heartbeat; the
+ * view says up, down or stopped, and how many recipients it leases).
+ * Read only.
  *
  * Returns 0 or -1 with db->err set.
  */
@@ -15,6 +17,8 @@ struct q_node {
 	char name[129], host[256], pid[16], version[64], started[32];
 	long long heartbeat_age;	/* seconds; -1 = never */
 	long long uptime;		/* seconds; -1 = unknown */
+	char status[16];	/* up, down, stopped */
+	long long leased;	/* recipients leased now */
 };
 
 struct q_nodes {

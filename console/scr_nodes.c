@@ -1,18 +1,19 @@
 /*
- * scr_nodes.c - the Nodes screen: every daemon in postern.nodes with its
- * host, pid, version, start time and heartbeat age; a node whose
- * heartbeat is older than NODES_STALE_S is shown as presumed dead.  Read
- * only; refreshed every NODES_REFRESH_MS.  A thin view over q_nodes.c.
+ * scr_nodes.c - the Nodes screen: every daemon in postern.nodes_status
+ * with its status (up, down: no heartbeat within settings.node_timeout,
+ * stopped: clean stop), host, pid, start time, leases and heartbeat age;
+ * nodes not up are drawn dimmed.  Read only; refreshed every
+ * NODES_REFRESH_MS.  A thin view over q_nodes.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "console/app.h"
 #include "console/model.h"
 #include "console/q_nodes.h"
 
 #define NODES_REFRESH_MS 5000
-#define NODES_STALE_S 60
 
 enum { N_UP, N_DOWN };
 
@@ -51,15 +52,14 @@ nodes_draw(struct screen *s, struct app *a, int y, int h, int w)
 	(void)a;
 	st->cur.rows = h - 2 > 1 ? h - 2 : 1;
 	model_cursor_fix(&st->cur);
-	snprintf(line, sizeof(line), "%-12s %-16s %7s %-9s %-11s %7s %s",
-	    "Node", "Host", "PID", "Version", "Started UTC", "Uptime",
+	snprintf(line, sizeof(line), "%-12s %-7s %-14s %7s %-11s %6s %6s %s",
+	    "Node", "Status", "Host", "PID", "Started UTC", "Leases", "Uptime",
 	    "Heartbeat");
 	crt_line(y, 0, w, CRT_HEADER, line);
 	for (i = 0; i < st->cur.rows && st->cur.top + i < st->nodes.n; i++) {
 		int k = st->cur.top + i;
 		const struct q_node *n = &st->nodes.node[k];
-		int stale = n->heartbeat_age < 0 ||
-		    n->heartbeat_age > NODES_STALE_S;
+		int stale = strcmp(n->status, "up") != 0;
 
 		if (n->heartbeat_age < 0)
 			snprintf(hb, sizeof(hb), "never");
@@ -69,9 +69,9 @@ nodes_draw(struct screen *s, struct app *a, int y, int h, int w)
 			snprintf(up, sizeof(up), "-");
 		else
 			model_fmt_age(up, sizeof(up), n->uptime);
-		snprintf(line, sizeof(line), "%-12.12s %-16.16s %7s %-9.9s "
-		    "%-11s %7s %s ago%s", n->name, n->host, n->pid, n->version,
-		    n->started, up, hb, stale ? "  (presumed dead)" : "");
+		snprintf(line, sizeof(line), "%-12.12s %-7.7s %-14.14s %7s "
+		    "%-11s %6lld %6s %s ago", n->name, n->status, n->host,
+		    n->pid, n->started, n->leased, up, hb);
 		crt_line(y + 1 + i, 0, w, k == st->cur.sel ? CRT_SELECTED :
 		    stale ? CRT_OFF : CRT_ON, line);
 	}
