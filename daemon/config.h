@@ -79,6 +79,8 @@ struct config {
 	int tls_verify_out;
 	int smtp_port_out;
 	char bounce_sender_name[64];
+	/* cluster (migration 005) */
+	int node_timeout;	/* seconds */
 	struct config_listener *listeners;
 	size_t nlisteners;
 	char **domains;		/* sorted, lower-case */

@@ -110,8 +110,14 @@ static const struct {
 	    " r.relay_host, r.relay_port, r.relay_tls::text,"
 	    " r.relay_tls_versions::text, r.relay_tls_verify, r.bounce_requested",
 	    3 },
+	{ "renew",
+	    "UPDATE postern.recipients SET lease_expires = now() +"
+	    " make_interval(secs => $3::int) WHERE message_id = $1::bigint"
+	    " AND lease_owner = $2 AND state IN ('queued', 'deferred')"
+	    " RETURNING rcpt_no", 3 },
 	{ "message",
-	    "SELECT m.sender, extract(epoch FROM m.received_at)::bigint::text,"
+	    "SELECT m.sender, floor(extract(epoch FROM m.received_at))"
+	    "::bigint::text,"
 	    " m.queue_id, b.data FROM postern.messages m JOIN postern.bodies b"
 	    " ON b.message_id = m.id WHERE m.id = $1::bigint", 1 },
 	{ "delivered",
@@ -141,6 +147,18 @@ static const struct {
 	    " INSERT INTO postern.recipients (message_id, rcpt_no, address)"
 	    " VALUES ($1::bigint, 0, $5)", 5 },
 };
+
+/* True once delivery_stop() was called. */
+static int
+stopping(void)
+{
+	int v;
+
+	pthread_mutex_lock(&wake_lock);
+	v = dlv_stop;
+	pthread_mutex_unlock(&wake_lock);
+	return v;
+}
 
 void
 delivery_wake(void)
@@ -357,6 +375,56 @@ load_message(struct dlv_thread *t, int64_t id, struct dlv_msg *m)
 	memcpy(m->body, PQgetvalue(r, 0, 3), m->len);
 	PQclear(r);
 	return 0;
+}
+
+/* Renews the leases of one message's claimed recipients d[0..n) just
+ * before they are delivered, so that a batch taking longer than
+ * lease_seconds is not taken over by another node while this one still
+ * works on it.  A recipient whose lease this node no longer holds (it
+ * expired and another node claimed it, or an administrator changed the
+ * row) is dropped from d.  Returns how many remain at the front of d, or
+ * -1 on a database error. */
+static int
+renew_leases(struct dlv_thread *t, const struct config *c,
+    const struct dlv_msg *m, struct dlv_rcpt *d, size_t n)
+{
+	char mid[32], lease[16];
+	const char *params[3];
+	PGresult *r;
+	size_t i, k = 0;
+	int row, rows;
+
+	snprintf(mid, sizeof(mid), "%" PRId64, m->id);
+	snprintf(lease, sizeof(lease), "%d", c->lease_seconds);
+	params[0] = mid;
+	params[1] = d_node;
+	params[2] = lease;
+	r = PQexecPrepared(t->db, "renew", 3, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("delivery%d: renewing leases failed: %s", t->no,
+		    PQresultErrorMessage(r));
+		PQclear(r);
+		db_check(t);
+		return -1;
+	}
+	rows = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		int mine = 0;
+
+		for (row = 0; row < rows && !mine; row++)
+			mine = atoi(PQgetvalue(r, row, 0)) == d[i].rcpt_no;
+		if (!mine) {
+			log_info("%s to=<%s> lease lost (expired and taken over,"
+			    " or changed); not delivered by this node", m->qid,
+			    d[i].address);
+			continue;
+		}
+		if (k != i)
+			d[k] = d[i];
+		k++;
+	}
+	PQclear(r);
+	return (int)k;
 }
 
 static void
@@ -737,9 +805,12 @@ process_batch(struct dlv_thread *t, const struct config *c,
 	size_t i = 0;
 
 	qsort(d, n, sizeof(*d), cmp_rcpt);
-	while (i < n) {
+	/* A stop ends the batch after the current message; delivery_stop()
+	 * then releases the leases of the rest. */
+	while (i < n && !stopping()) {
 		struct dlv_msg m;
-		size_t j = i, g;
+		size_t j = i, g, end;
+		int kept;
 
 		while (j < n && d[j].message_id == d[i].message_id)
 			j++;
@@ -749,11 +820,18 @@ process_batch(struct dlv_thread *t, const struct config *c,
 			i = j;
 			continue;
 		}
+		kept = renew_leases(t, c, &m, &d[i], j - i);
+		if (kept <= 0) {
+			free(m.body);
+			i = j;
+			continue;
+		}
+		end = i + (size_t)kept;
 		g = i;
-		while (g < j) {
+		while (g < end) {
 			size_t e = g, k;
 
-			while (e < j && strcmp(d[e].key, d[g].key) == 0)
+			while (e < end && strcmp(d[e].key, d[g].key) == 0)
 				e++;
 			for (k = g; k < e; k++)
 				if (d[k].bounce_requested)
@@ -769,7 +847,7 @@ process_batch(struct dlv_thread *t, const struct config *c,
 			}
 			g = e;
 		}
-		finish_message(t, c, &m, &d[i], j - i);
+		finish_message(t, c, &m, &d[i], end - i);
 		free(m.body);
 		i = j;
 	}
@@ -885,9 +963,12 @@ delivery_stop(void)
 		    NULL, NULL, 0);
 
 		if (PQresultStatus(r) == PGRES_COMMAND_OK &&
-		    atoi(PQcmdTuples(r)) > 0)
+		    atoi(PQcmdTuples(r)) > 0) {
 			log_info("delivery: released %s lease(s) of node %s",
 			    PQcmdTuples(r), d_node);
+			/* Wake the other nodes now, not at their next poll. */
+			PQclear(PQexec(db, "NOTIFY postern_queue"));
+		}
 		PQclear(r);
 	}
 	PQfinish(db);

@@ -13,7 +13,11 @@
  * also picks up retries and leases left by dead nodes once they expire.
  * Delivery is at-least-once: an outcome is written only while this node
  * still holds the lease; a crash between the remote 250 and that write
- * means the recipient is delivered again after the lease expires.
+ * means the recipient is delivered again after the lease expires.  Just
+ * before each message is delivered its leases are renewed (now +
+ * lease_seconds) and recipients this node no longer holds are dropped, so
+ * a batch that takes longer than lease_seconds is not delivered twice;
+ * one delivery attempt must still fit within lease_seconds.
  */
 #ifndef POSTERN_DELIVERY_H
 #define POSTERN_DELIVERY_H

@@ -619,6 +619,23 @@ node_in_use(PGconn *db)
 	PQclear(r);
 }
 
+/* Milliseconds between heartbeats: 10 s, or a third of
+ * settings.node_timeout when that is shorter, so that a live node is never
+ * shown as down between two beats. */
+static int64_t
+heartbeat_interval(void)
+{
+	struct config *c = server_config();
+	int64_t ms = 10000;
+
+	if (c != NULL) {
+		if (c->node_timeout > 0 && (int64_t)c->node_timeout * 1000 / 3 < ms)
+			ms = (int64_t)c->node_timeout * 1000 / 3;
+		config_unref(c);
+	}
+	return ms;
+}
+
 static PGconn *
 config_connect(void)
 {
@@ -679,7 +696,7 @@ config_main(void *arg)
 			backoff = 500;
 			dirty = 1;	/* notifications were lost meanwhile */
 		}
-		if (now - last_beat >= 10000) {
+		if (now - last_beat >= heartbeat_interval()) {
 			node_heartbeat(db, 0);
 			last_beat = now;
 		}
