@@ -5,9 +5,10 @@ BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BENCH_STATE="$BENCH_ROOT/var/bench"	# pid files, logs, results (var/ is gitignored)
 mkdir -p "$BENCH_STATE"
 
-# Ports: only these two, loopback only.
+# Ports: only these, loopback only.
 POSTFIX_PORT=4025
 POSTERN_PORT=4525
+SINK_PORT=4099		# smtp-sink that both servers relay to (bench/relay.sh)
 BENCH_DB=postern_bench
 
 say()  { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
@@ -38,6 +39,16 @@ bench_psql_super() {
     eval "$("$BENCH_ROOT/scripts/pg.sh" env)"
     PGOPTIONS='-c client_min_messages=warning' \
         psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postgres "$@"
+}
+
+# Locate smtp-sink, like smtp-source below.
+smtp_sink_bin() {
+    local b
+    for b in "$(command -v smtp-sink 2>/dev/null)" /usr/sbin/smtp-sink \
+             /usr/lib/postfix/sbin/smtp-sink /usr/libexec/postfix/smtp-sink; do
+        [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
+    done
+    return 1
 }
 
 # Locate smtp-source (Debian: /usr/sbin; some builds: /usr/lib/postfix/sbin).

@@ -29,6 +29,11 @@
 #     qmgr has nothing to deliver afterwards, just as postern only queues in
 #     PostgreSQL here.  local_transport/default_transport = discard as a
 #     safety net should anything leave the hold queue.
+#   - Relay mode (bench/relay.sh): with BENCH_POSTFIX_RELAYHOST=[addr]:port
+#     in the environment of "start", there is no hold queue and no discard:
+#     every message goes by the smtp client to that relayhost (relayhost =
+#     $BENCH_POSTFIX_RELAYHOST, default_transport = smtp, plain SMTP), with
+#     the smtp and relay services in master.cf; everything else as above.
 #   - Logging: maillog_file under the temp dir via postlogd (no syslog).
 #   - master.cf: the package's services minus the ones not needed, chroot off
 #     (the temp dir is not a chroot jail), process limits left at the default
@@ -68,6 +73,17 @@ start() {
     chown postfix:postfix "$d/data"
     echo "$d" >"$STATE"
 
+    local relayhost="${BENCH_POSTFIX_RELAYHOST:-}" hold transport services=""
+    if [ -n "$relayhost" ]; then
+        hold=""
+        transport="smtp"
+        services="smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp"
+    else
+        hold="smtpd_end_of_data_restrictions = check_client_access static:HOLD"
+        transport="discard:bench"
+    fi
+
     cat >"$d/etc/main.cf" <<CF
 # Private benchmark instance written by bench/postfix.sh - see its header.
 compatibility_level = 3.6
@@ -86,7 +102,7 @@ mydomain = bench.test
 myorigin = bench.test
 mydestination = bench.test
 mynetworks = 127.0.0.0/8
-relayhost =
+relayhost = $relayhost
 local_recipient_maps =
 alias_maps =
 alias_database =
@@ -94,10 +110,10 @@ smtpd_banner = \$myhostname ESMTP
 smtpd_tls_security_level = none
 smtp_tls_security_level = none
 biff = no
-smtpd_end_of_data_restrictions = check_client_access static:HOLD
+$hold
 local_transport = discard:bench
-default_transport = discard:bench
-relay_transport = discard:bench
+default_transport = $transport
+relay_transport = $transport
 CF
 
     # service type private unpriv chroot wakeup maxproc command
@@ -121,6 +137,7 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+$services
 CF
 
     # "postfix check" creates the queue directories with the right owners.
@@ -132,7 +149,7 @@ CF
     wait_for 15 port_listening "$POSTFIX_PORT" ||
         { tail -n 20 "$d/maillog" >&2 2>/dev/null || true
           die "postfix did not listen on 127.0.0.1:$POSTFIX_PORT within 15 s"; }
-    say "postfix: running in $d (127.0.0.1:$POSTFIX_PORT, log $d/maillog)"
+    say "postfix: running in $d (127.0.0.1:$POSTFIX_PORT, log $d/maillog${relayhost:+, relayhost $relayhost})"
 }
 
 stop() {

@@ -9,11 +9,15 @@
 # 2. idle connections against the freshly started posternd (bench/idle.sh),
 #    first, so that its memory figures are not those of a warmed-up heap;
 # 3. accept throughput, Postfix vs posternd (bench/accept.sh);
-# 4. stops both servers (also on error or Ctrl-C) and prints both tables.
-# Results: var/bench/ (accept-*.md/tsv, idle-*.md/json, bench-*.md); logs
-# var/bench/posternd.log and the Postfix instance's maillog (deleted on stop).
-# Environment knobs: BENCH_CONC, BENCH_RUNS, BENCH_N_<c>, BENCH_IDLE (see
-# accept.sh / idle.sh).
+# 4. stops both servers, then relay throughput end to end, smtp-source ->
+#    server -> smtp-sink (bench/relay.sh: restarts both in relay mode and
+#    stops them again);
+# 5. stops both servers (also on error or Ctrl-C) and prints every table.
+# Results: var/bench/ (accept-*.md/tsv, relay-*.md/tsv, idle-*.md/json,
+# bench-*.md); logs var/bench/posternd.log and the Postfix instance's maillog
+# (deleted on stop).
+# Environment knobs: BENCH_CONC, BENCH_RUNS, BENCH_N_<c>, BENCH_IDLE,
+# BENCH_RELAY_CONC, BENCH_RELAY_N_<c> (see accept.sh / idle.sh / relay.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
@@ -56,19 +60,27 @@ bench/idle.sh >"$BENCH_STATE/idle.last" || idle_rc=$?
 say "run: accept throughput"
 accept_rc=0
 bench/accept.sh >"$BENCH_STATE/accept.last" || accept_rc=$?
+bench/posternd.sh stop
+bench/postfix.sh stop
+say "run: relay throughput end to end"
+relay_rc=0
+bench/relay.sh >"$BENCH_STATE/relay.last" || relay_rc=$?
 
 {
     cat "$BENCH_STATE/accept.last"
     [ "$accept_rc" = 0 ] || echo "**bench/accept.sh failed (exit $accept_rc)**"
+    echo
+    cat "$BENCH_STATE/relay.last"
+    [ "$relay_rc" = 0 ] || echo "**bench/relay.sh failed (exit $relay_rc)**"
     echo
     cat "$BENCH_STATE/idle.last"
     echo
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     [ "$idle_rc" = 0 ] || echo "**bench/idle.sh failed (exit $idle_rc)**"
 } >>"$OUT"
-rm -f "$BENCH_STATE/accept.last" "$BENCH_STATE/idle.last"
+rm -f "$BENCH_STATE/accept.last" "$BENCH_STATE/relay.last" "$BENCH_STATE/idle.last"
 
 echo
 cat "$OUT"
 say "run: saved $OUT"
-[ "$accept_rc" = 0 ] && [ "$idle_rc" = 0 ]
+[ "$accept_rc" = 0 ] && [ "$relay_rc" = 0 ] && [ "$idle_rc" = 0 ]

@@ -16,7 +16,9 @@ In a static zone a name with records of another type answers NOERROR with
 no data (NODATA) and a name with no records at all answers NXDOMAIN.
 Nothing is recursed: a `refuse` local-zone for "." answers every name
 outside the given zones with REFUSED at once, so unbound never sends a
-query anywhere.  No remote control, no chroot, no privilege drop (username
+query anywhere.  unbound's own default zones (RFC 6761 names such as
+test. and invalid.) still answer NXDOMAIN; start(zones, refuse=["test"])
+makes such a zone answer REFUSED too (a temporary failure for a mailer).  No remote control, no chroot, no privilege drop (username
 ""), so it runs the same as root and as a normal user; logs go to
 unbound.log in the temporary directory.
 
@@ -89,7 +91,7 @@ def _quote(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(d, port, zones):
+def write_config(d, port, zones, refuse=()):
     lines = [
         "server:",
         "  interface: %s" % HOST,
@@ -114,6 +116,8 @@ def write_config(d, port, zones):
         "  local-zone: \"dnsfix-probe.\" static",
         "  local-data: \"dnsfix-probe. IN A 127.0.0.9\"",
     ]
+    for zone in refuse:
+        lines.append("  local-zone: %s refuse" % _quote(zone.rstrip(".") + "."))
     for zone, records in zones.items():
         z = zone.rstrip(".") + "."
         lines.append("  local-zone: %s static" % _quote(z))
@@ -151,8 +155,9 @@ def _log_tail(d, n=20):
         return "(no log)"
 
 
-def start(zones, port=None):
-    """Starts unbound serving zones; returns (port, stop)."""
+def start(zones, port=None, refuse=()):
+    """Starts unbound serving zones (and answering REFUSED for the zones
+    in refuse); returns (port, stop)."""
     binary = find_unbound()
     if binary is None:
         raise RuntimeError("dnsfix: the unbound binary is missing "
@@ -161,7 +166,7 @@ def start(zones, port=None):
         port = free_port()
     d = tempfile.mkdtemp(prefix="postern-dnsfix-")
     os.chmod(d, 0o755)
-    conf = write_config(d, port, zones)
+    conf = write_config(d, port, zones, refuse)
     chk = shutil.which("unbound-checkconf") or "/usr/sbin/unbound-checkconf"
     if os.access(chk, os.X_OK):
         r = subprocess.run([chk, conf], capture_output=True, text=True,

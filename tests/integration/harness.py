@@ -6,9 +6,13 @@ Sets up a throw-away database postern_it in the private PostgreSQL cluster
 (scripts/db-load.sh), points the
 listeners at 127.0.0.1:3525 (smtp, starttls), 3587 (submission, starttls)
 and 3465 (smtps, implicit), makes a self-signed certificate in a temporary
-directory, adds the domain example.test with accounts alice and bob, and
+directory, adds the domain example.test with accounts alice and bob, points
+settings.dns_servers at an unbound on loopback that refuses every name
+(dnsfix.py; so deliveries of the acceptance tests' mail are deferred), and
 runs posternd (binary from $POSTERN_BIN, default build/posternd) with its
-log captured to a file.  Every wait here is bounded.
+log captured to a file.  $POSTERN_IT_DB names another database and
+$POSTERN_IT_PORT_OFFSET shifts every fixed port, so that two runs can share
+one machine.  Every wait here is bounded.
 
 Helpers: sql() / sql_try() run SQL with psql, Daemon starts, stops and
 kills the daemon, Client is a small raw SMTP client for byte-level tests.
@@ -23,13 +27,18 @@ import subprocess
 import tempfile
 import time
 
+import dnsfix
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PGPORT = os.environ.get("POSTERN_PGPORT", "5499")
 PGHOST = os.path.realpath(os.path.join(ROOT, "var", "pg", "run"))
-DBNAME = "postern_it"
+# POSTERN_IT_DB and POSTERN_IT_PORT_OFFSET let two runs share the machine
+# (another database, every fixed port shifted by the offset).
+DBNAME = os.environ.get("POSTERN_IT_DB", "postern_it")
 HOST = "127.0.0.1"
-PORT_SMTP, PORT_SUBMISSION, PORT_SMTPS = 3525, 3587, 3465
-PORT_EXTRA = 3599
+PORT_OFFSET = int(os.environ.get("POSTERN_IT_PORT_OFFSET", "0"))
+PORT_SMTP, PORT_SUBMISSION, PORT_SMTPS = 3525 + PORT_OFFSET, 3587 + PORT_OFFSET, 3465 + PORT_OFFSET
+PORT_EXTRA = 3599 + PORT_OFFSET
 DOMAIN = "example.test"
 ALICE, BOB = "alice@example.test", "bob@example.test"
 PASSWORD = "alice-secret-42"
@@ -361,8 +370,21 @@ class Env:
         os.chmod(self.tmpdir, 0o755)
         self.cert, self.key = make_cert(self.tmpdir)
         setup_database(self.cert, self.key)
+        # The delivery engine tries every queued message at once.  Its DNS
+        # is an unbound on loopback that refuses every name, the special-use
+        # test. and invalid. included (a temporary failure: remote
+        # recipients are deferred, never bounced by what the machine's
+        # resolver says); local ones are deferred too while maildir_root is
+        # NULL.  Delivery tests set their own servers.
+        self.dns_port, self.dns_stop = dnsfix.start({}, refuse=("test", "invalid"))
+        self.dns_servers = "%s:%d" % (HOST, self.dns_port)
+        sql("UPDATE postern.settings SET dns_servers = %s" % q(self.dns_servers))
         self.daemon = Daemon(self.tmpdir)
-        self.daemon.start()
+        try:
+            self.daemon.start()
+        except Exception:
+            self.dns_stop()
+            raise
 
     def ensure_running(self):
         if not self.daemon.alive():
@@ -381,6 +403,7 @@ class Env:
         try:
             self.daemon.stop()
         finally:
+            self.dns_stop()
             self.tmp.cleanup()
 
 
