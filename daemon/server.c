@@ -716,6 +716,18 @@ config_main(void *arg)
 				publish(c);
 			}
 		}
+		/* Notifications that arrived while a query ran (the reload or
+		 * the heartbeat) are already inside libpq: no socket event
+		 * will announce them, so look before waiting. */
+		while ((n = PQnotifies(db)) != NULL) {
+			if (strcmp(n->relname, "postern_queue") == 0)
+				delivery_wake();
+			else
+				dirty = 1;
+			PQfreemem(n);
+		}
+		if (dirty)
+			continue;
 		pfd.fd = PQsocket(db);
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, 1000) > 0) {
