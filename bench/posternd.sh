@@ -16,6 +16,9 @@
 #     below the 1,000 idle connections + 1 of bench/idle.sh);
 #   - settings.max_connections_per_ip = 5000 (default 50: every benchmark
 #     client comes from 127.0.0.1);
+#   - settings.delivery_paused = true unless BENCH_POSTERN_PAUSED=false
+#     (accept mode: mail is queued and not delivered, as Postfix's
+#     hold queue does for its side of the accept benchmark);
 #   - domain bench.test with the account to@bench.test (no password; the
 #     recipient every benchmark uses).  Everything else stays at the schema
 #     defaults (worker_threads, db_connections, fsync/synchronous_commit on).
@@ -57,7 +60,8 @@ create_db() {
 DELETE FROM postern.listeners;
 INSERT INTO postern.listeners (name, address, port, tls_mode, max_connections)
     VALUES ('bench', '127.0.0.1', $POSTERN_PORT, 'none', 5000);
-UPDATE postern.settings SET max_connections_per_ip = 5000;
+UPDATE postern.settings SET max_connections_per_ip = 5000,
+    delivery_paused = ${BENCH_POSTERN_PAUSED:-true};
 SELECT postern.add_domain('bench.test');
 SELECT postern.add_account('to@bench.test');
 SQL

@@ -81,7 +81,7 @@ bench/postfix.sh stop
 port_listening "$SINK_PORT" && die "127.0.0.1:$SINK_PORT is already in use"
 scripts/pg.sh start >/dev/null
 BENCH_POSTFIX_RELAYHOST="[127.0.0.1]:$SINK_PORT" bench/postfix.sh start
-bench/posternd.sh start
+BENCH_POSTERN_PAUSED=false bench/posternd.sh start
 reloads() { grep -c "config: reloaded" "$BENCH_STATE/posternd.log" || true; }
 r0=$(reloads)
 bench_psql -o /dev/null <<SQL

@@ -141,6 +141,8 @@ load_settings(struct config *c, PGconn *db, char *err, size_t errlen,
 	c->tls_verify_out = v && *v == 't';
 	c->smtp_port_out = ival(r, 0, "smtp_port_out");
 	c->node_timeout = ival(r, 0, "node_timeout");
+	v = val(r, 0, "delivery_paused");
+	c->delivery_paused = v && *v == 't';
 	v = val(r, 0, "bounce_sender_name");
 	str_copy(c->bounce_sender_name, v ? v : "MAILER-DAEMON",
 	    sizeof(c->bounce_sender_name));

@@ -28,7 +28,7 @@
 #include "tls/tls.h"
 
 /* The schema version (postern.schema_version) this code needs. */
-#define CONFIG_SCHEMA_VERSION 5
+#define CONFIG_SCHEMA_VERSION 6
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
 
@@ -81,6 +81,7 @@ struct config {
 	char bounce_sender_name[64];
 	/* cluster (migration 005) */
 	int node_timeout;	/* seconds */
+	int delivery_paused;	/* migration 006 */
 	struct config_listener *listeners;
 	size_t nlisteners;
 	char **domains;		/* sorted, lower-case */

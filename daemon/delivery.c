@@ -13,7 +13,9 @@
  * -> the domain's own addresses, RFC 5321 5.1), port settings.smtp_port_out,
  * opportunistic STARTTLS when settings.use_starttls_out.
  * Recipients of one message with the same route go in one SMTP
- * transaction.  Every outcome is logged as one line per recipient:
+ * transaction, and a delivery thread keeps its last SMTP session open for
+ * the next group with the same route (connection reuse; closed after
+ * about 2 s idle, or when the configuration changes).  Every outcome is logged as one line per recipient:
  *   QUEUEID to=<rcpt> relay=host[addr]:port tls=... delay=S dsn=X.Y.Z
  *   status=sent|deferred|bounced (reply)
  */
@@ -77,6 +79,15 @@ struct dlv_msg {
 
 struct dlv_thread {
 	int no;
+	/* One SMTP session kept open after a transaction, reused when the
+	 * next group has the same route (and the configuration is the
+	 * same); closed when the thread goes idle. */
+	struct smtp_client *cached;
+	char cached_key[400];
+	char cached_relay[400];
+	char cached_tls[160];
+	uint64_t cached_gen;
+	int64_t cached_used;	/* now_ms() of the last transaction */
 	PGconn *db;
 	struct dns *dns;
 	char dns_servers[512];
@@ -523,6 +534,52 @@ host_addrs(struct dlv_thread *t, const char *host, char (*addrs)[64],
 }
 
 static void
+cache_close(struct dlv_thread *t)
+{
+	smtp_client_close(t->cached);
+	t->cached = NULL;
+	t->cached_key[0] = '\0';
+}
+
+/* Sends on the cached session when it serves this route.  Returns 1 when
+ * the group was handled (outcomes set), 0 when the caller must connect
+ * (no usable session; recipients untouched). */
+static int
+deliver_cached(struct dlv_thread *t, const struct config *c,
+    const struct dlv_msg *m, struct dlv_rcpt *d, size_t n,
+    const char **rcpts, struct smtp_client_reply *res)
+{
+	size_t i;
+	int rc;
+
+	if (t->cached == NULL)
+		return 0;
+	if (strcmp(t->cached_key, d[0].key) != 0 ||
+	    t->cached_gen != c->generation) {
+		cache_close(t);
+		return 0;
+	}
+	rc = smtp_client_send(t->cached, m->sender, rcpts, n, m->body, m->len,
+	    res);
+	t->cached_used = now_ms();
+	if (rc == -1) {
+		/* The peer may have closed the idle session: when nothing was
+		 * accepted, try again on a fresh connection. */
+		int accepted = 0;
+
+		for (i = 0; i < n; i++)
+			accepted |= res[i].code >= 200 && res[i].code < 300;
+		cache_close(t);
+		if (!accepted)
+			return 0;
+	}
+	for (i = 0; i < n; i++)
+		set_outcome(&d[i], res[i].code, res[i].ecode, res[i].text,
+		    t->cached_relay, t->cached_tls);
+	return 1;
+}
+
+static void
 deliver_remote(struct dlv_thread *t, const struct config *c,
     const struct dlv_msg *m, struct dlv_rcpt *d, size_t n)
 {
@@ -534,6 +591,12 @@ deliver_remote(struct dlv_thread *t, const struct config *c,
 	int port, connected = 0;
 	char relay[400] = "none";
 
+	rcpts = xcalloc(n, sizeof(*rcpts));
+	res = xcalloc(n, sizeof(*res));
+	for (i = 0; i < n; i++)
+		rcpts[i] = d[i].address;
+	if (deliver_cached(t, c, m, d, n, rcpts, res))
+		goto out;
 	memset(&fail, 0, sizeof(fail));
 	fail.code = 451;
 	str_copy(fail.ecode, "4.4.1", sizeof(fail.ecode));
@@ -558,18 +621,14 @@ deliver_remote(struct dlv_thread *t, const struct config *c,
 				    st == DNS_NULLMX ? "recipient domain accepts "
 				    "no mail (null MX, RFC 7505)" : "recipient "
 				    "domain not found in DNS", d[0].domain, NULL);
-			return;
+			goto out;
 		} else if (st != DNS_OK) {
 			for (i = 0; i < n; i++)
 				set_outcome(&d[i], 451, "4.4.3", "temporary DNS "
 				    "failure looking up MX", d[0].domain, NULL);
-			return;
+			goto out;
 		}
 	}
-	rcpts = xcalloc(n, sizeof(*rcpts));
-	res = xcalloc(n, sizeof(*res));
-	for (i = 0; i < n; i++)
-		rcpts[i] = d[i].address;
 	for (h = 0; h < nmx && !connected; h++) {
 		char addrs[DNS_MAX_ADDRS][64];
 		size_t na = 0, k;
@@ -611,9 +670,21 @@ deliver_remote(struct dlv_thread *t, const struct config *c,
 				    smtp_client_tls_cipher(cl),
 				    smtp_client_tls_verified(cl) ?
 				    "/verified" : "");
-			smtp_client_send(cl, m->sender, rcpts, n, m->body,
-			    m->len, res);
-			smtp_client_close(cl);
+			if (smtp_client_send(cl, m->sender, rcpts, n, m->body,
+			    m->len, res) == 0) {
+				/* Keep it for the next group to this route. */
+				cache_close(t);
+				t->cached = cl;
+				str_copy(t->cached_key, d[0].key,
+				    sizeof(t->cached_key));
+				str_copy(t->cached_relay, relay,
+				    sizeof(t->cached_relay));
+				str_copy(t->cached_tls, tls, sizeof(t->cached_tls));
+				t->cached_gen = c->generation;
+				t->cached_used = now_ms();
+			} else {
+				smtp_client_close(cl);
+			}
 			for (i = 0; i < n; i++)
 				set_outcome(&d[i], res[i].code, res[i].ecode,
 				    res[i].text, relay, tls);
@@ -623,6 +694,7 @@ deliver_remote(struct dlv_thread *t, const struct config *c,
 		for (i = 0; i < n; i++)
 			set_outcome(&d[i], fail.code ? fail.code : 451,
 			    fail.ecode, fail.text, relay, NULL);
+out:
 	free(rcpts);
 	free(res);
 }
@@ -886,7 +958,7 @@ delivery_main(void *arg)
 			str_copy(t->dns_servers, c->dns_servers,
 			    sizeof(t->dns_servers));
 		}
-		if (t->db != NULL && t->dns != NULL)
+		if (t->db != NULL && t->dns != NULL && !c->delivery_paused)
 			n = claim(t, c, batch, c->delivery_batch < DLV_MAX_BATCH ?
 			    c->delivery_batch : DLV_MAX_BATCH);
 		if (n > 0)
@@ -895,17 +967,22 @@ delivery_main(void *arg)
 		if (n > 0)
 			continue;	/* more may be due */
 wait:
+		/* Like Postfix's connection cache: an idle session is kept
+		 * for about 2 s for the next burst, then closed. */
+		if (t->cached != NULL && now_ms() - t->cached_used > 2000)
+			cache_close(t);
 		pthread_mutex_lock(&wake_lock);
 		if (!dlv_stop && wake_seq == seen) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 2;
+			ts.tv_sec += t->cached != NULL ? 1 : 2;
 			pthread_cond_timedwait(&wake_cond, &wake_lock, &ts);
 		}
 		pthread_mutex_unlock(&wake_lock);
 	}
 	free(batch);
+	cache_close(t);
 	dns_free(t->dns);
 	if (t->db != NULL)
 		PQfinish(t->db);

@@ -621,3 +621,34 @@ def test_delivery_two_nodes_one_database_no_duplicates(env):
                 "UPDATE postern.listeners SET node = NULL WHERE node = 'it'; COMMIT;")
             env.daemon.wait_reload(off)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- connection reuse ----
+
+def test_delivery_reuses_connection_for_same_destination(env):
+    """Five messages for one destination, made due at once, go through
+    fewer SMTP connections than messages (the delivery thread keeps its
+    session for the next group with the same route)."""
+    need_peers()
+    port = peer_port(8)
+    peer = SmtpPeer(port)
+    try:
+        peer.start()
+        with mx_route(env, mx_zone("reuse.test"), port, delivery_paused=True):
+            msgs = [(["user%d@reuse.test" % i], b"Subject: reuse %d %s\r\n\r\nbody\r\n"
+                     % (i, unique("reuse").encode())) for i in range(5)]
+            qids = submit(msgs)
+            check(peer.count() == 0, "delivered while delivery was paused: %d" % peer.count())
+            off = env.daemon.log_size()
+            sql("SELECT postern.delivery_pause(false)")
+            got = peer.wait_messages(5, SEND_TIMEOUT)
+            for i, qid in enumerate(qids):
+                wait_state(qid, "user%d@reuse.test" % i, ("delivered",))
+            env.daemon.wait_reload(off)
+        conns = {m["conn"] for m in got}
+        check(len(got) == 5, "peer got %d messages" % len(got))
+        check(len(conns) < 5, "5 messages used %d connections: no reuse" % len(conns))
+        ehlos = peer.verbs().count("EHLO")
+        check(ehlos == len(conns), "EHLO %d times for %d connections" % (ehlos, len(conns)))
+    finally:
+        peer.close()
