@@ -13,7 +13,7 @@
 #     bench_trusted (clients in 127.0.0.0/8 may relay: reply accept) and
 #     bench_to_sink (rcpt_domain relay.test -> relay host 127.0.0.1:$SINK_PORT,
 #     relay_tls none); delivery settings stay at the schema defaults (4
-#     delivery threads, batches of 50, one SMTP connection per message).
+#     delivery threads, batches of 50, SMTP sessions reused per route).
 # Any bench server already running is stopped first (the accept benchmark
 # needs them in another mode); both are stopped again at the end.
 #

@@ -93,7 +93,7 @@ def relay(path):
     out.append("Postfix relays with relayhost = [127.0.0.1]:sink (bench/postfix.sh relay mode: no hold "
                "queue, stock smtp client, process and destination concurrency limits, connection cache). "
                "posternd relays by a rule (relay host 127.0.0.1:sink, relay_tls none) with the schema's "
-               "delivery defaults: 4 delivery threads, batches of 50, one SMTP connection per message, "
+               "delivery defaults: 4 delivery threads, batches of 50, SMTP sessions reused for the next message to the same route, "
                "every outcome committed to PostgreSQL. Plain SMTP on both legs for both.\n")
     names = [n for _, n in SERVERS]
     out.append("| concurrency | N msgs/run | %s end to end | %s msgs/s | %s end to end | %s msgs/s "

@@ -226,42 +226,6 @@ db_check(struct dlv_thread *t)
 	}
 }
 
-static unsigned
-parse_versions(const char *s)
-{
-	unsigned v = 0;
-	const char *p = s;
-
-	while (p != NULL && (p = strstr(p, "TLSv1")) != NULL) {
-		p += 5;
-		if (strncmp(p, ".1", 2) == 0)
-			v |= RULES_TLS11;
-		else if (strncmp(p, ".2", 2) == 0)
-			v |= RULES_TLS12;
-		else if (strncmp(p, ".3", 2) == 0)
-			v |= RULES_TLS13;
-		else
-			v |= RULES_TLS10;
-	}
-	return v;
-}
-
-static enum relay_tls
-parse_tls(const char *s)
-{
-	if (s == NULL)
-		return RELAY_TLS_UNSET;
-	if (strcmp(s, "none") == 0)
-		return RELAY_TLS_NONE;
-	if (strcmp(s, "opportunistic") == 0)
-		return RELAY_TLS_OPPORTUNISTIC;
-	if (strcmp(s, "required") == 0)
-		return RELAY_TLS_REQUIRED;
-	if (strcmp(s, "implicit") == 0)
-		return RELAY_TLS_IMPLICIT;
-	return RELAY_TLS_UNSET;
-}
-
 static const char *
 nz(PGresult *r, int row, int col)
 {
@@ -321,8 +285,8 @@ claim(struct dlv_thread *t, const struct config *c, struct dlv_rcpt *out,
 		str_copy(d->relay_host, nz(r, i, 4) ? nz(r, i, 4) : "",
 		    sizeof(d->relay_host));
 		d->relay_port = nz(r, i, 5) ? atoi(nz(r, i, 5)) : 0;
-		d->relay_tls = parse_tls(nz(r, i, 6));
-		d->versions = nz(r, i, 7) ? parse_versions(nz(r, i, 7)) : 0;
+		d->relay_tls = relay_tls_parse(nz(r, i, 6));
+		d->versions = rules_versions_parse(nz(r, i, 7));
 		d->verify = nz(r, i, 8) ? nz(r, i, 8)[0] == 't' : -1;
 		d->bounce_requested = PQgetvalue(r, i, 9)[0] == 't';
 		route_key(c, d);

@@ -53,6 +53,16 @@ rules_stage_name(enum rules_stage s)
 	return stage_names[s];
 }
 
+enum relay_tls
+relay_tls_parse(const char *s)
+{
+	static const char *const n[] = { "none", "opportunistic", "required",
+	    "implicit", NULL };
+	int i = s != NULL ? lookup(n, s) : -1;
+
+	return i < 0 ? RELAY_TLS_UNSET : (enum relay_tls)(i + 1);
+}
+
 const char *
 relay_tls_name(enum relay_tls t)
 {
@@ -371,8 +381,8 @@ parse_mechs(const char *s)
 	return m;
 }
 
-static unsigned
-parse_versions(const char *s)
+unsigned
+rules_versions_parse(const char *s)
 {
 	unsigned v = 0;
 	const char *p = s;
@@ -455,11 +465,7 @@ rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
 			    "is required", r->name);
 			return -1;
 		}
-		a.tls = strcmp(s->tls, "none") == 0 ? RELAY_TLS_NONE :
-		    strcmp(s->tls, "opportunistic") == 0 ? RELAY_TLS_OPPORTUNISTIC :
-		    strcmp(s->tls, "required") == 0 ? RELAY_TLS_REQUIRED :
-		    strcmp(s->tls, "implicit") == 0 ? RELAY_TLS_IMPLICIT :
-		    RELAY_TLS_UNSET;
+		a.tls = relay_tls_parse(s->tls);
 		if (s->verify != NULL)
 			a.verify = s->verify[0] == 't' ? 2 : 1;
 		if (a.tls == RELAY_TLS_UNSET) {
@@ -469,7 +475,7 @@ rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
 		}
 		break;
 	case ACT_RELAY_TLS_VERSIONS:
-		a.versions = parse_versions(s->versions);
+		a.versions = rules_versions_parse(s->versions);
 		if (a.versions == 0) {
 			snprintf(err, errlen, "rule \"%s\": rule_actions."
 			    "relay_tls_versions is empty", r->name);

@@ -206,6 +206,10 @@ int rules_cidr_parse(const char *s, struct rule_cidr *out);
 int rules_cidr_match(const struct rule_cidr *c, const char *addr);
 const char *rules_stage_name(enum rules_stage s);
 const char *relay_tls_name(enum relay_tls t);
+/* "required" -> RELAY_TLS_REQUIRED; NULL or unknown -> RELAY_TLS_UNSET. */
+enum relay_tls relay_tls_parse(const char *s);
+/* "{TLSv1.1,TLSv1.2}" (SQL array text) -> RULES_TLS11|RULES_TLS12; NULL -> 0. */
+unsigned rules_versions_parse(const char *s);
 /* "TLSv1.1,TLSv1.2" */
 void rules_versions_text(unsigned v, char *out, size_t n);
 
