@@ -37,6 +37,7 @@
 #include "daemon/dsn.h"
 #include "daemon/log.h"
 #include "daemon/maildir.h"
+#include "daemon/pgarr.h"
 #include "daemon/server.h"
 #include "daemon/smtp_client.h"
 #include "daemon/smtp_session.h"
@@ -131,25 +132,28 @@ static const struct {
 	    "::bigint::text,"
 	    " m.queue_id, b.data FROM postern.messages m JOIN postern.bodies b"
 	    " ON b.message_id = m.id WHERE m.id = $1::bigint", 1 },
-	{ "delivered",
-	    "UPDATE postern.recipients SET state = 'delivered', delivered_at ="
-	    " now(), attempts = attempts + 1, last_reply = $3, lease_owner ="
-	    " NULL, lease_expires = NULL, updated_at = now()"
-	    " WHERE message_id = $1::bigint AND rcpt_no = $2::int"
-	    " AND lease_owner = $4", 4 },
-	{ "deferred",
-	    "UPDATE postern.recipients SET state = CASE WHEN state = 'held'"
-	    " THEN state ELSE 'deferred' END, attempts ="
-	    " attempts + 1, next_attempt_at = now() + make_interval(secs =>"
-	    " $5::int), last_reply = $3, lease_owner = NULL, lease_expires ="
-	    " NULL, updated_at = now() WHERE message_id = $1::bigint AND"
-	    " rcpt_no = $2::int AND lease_owner = $4", 5 },
-	{ "bounced",
-	    "UPDATE postern.recipients SET state = 'bounced', attempts ="
-	    " attempts + 1, last_reply = $3, lease_owner = NULL, lease_expires"
-	    " = NULL, bounce_requested = false, dsn_message_id = $5::bigint,"
-	    " updated_at = now() WHERE message_id = $1::bigint AND rcpt_no ="
-	    " $2::int AND lease_owner = $4", 5 },
+	/* Every outcome of one message in one statement (binary arrays):
+	 * one round trip, or three with a DSN (BEGIN, DSN + this, COMMIT). */
+	{ "outcomes",
+	    "UPDATE postern.recipients r SET state = CASE u.o"
+	    " WHEN 'delivered' THEN 'delivered'::postern.recipient_state"
+	    " WHEN 'bounced' THEN 'bounced'::postern.recipient_state"
+	    " ELSE CASE WHEN r.state = 'held' THEN r.state"
+	    " ELSE 'deferred'::postern.recipient_state END END,"
+	    " delivered_at = CASE WHEN u.o = 'delivered' THEN now()"
+	    " ELSE r.delivered_at END, attempts = r.attempts + 1,"
+	    " next_attempt_at = CASE WHEN u.o = 'deferred' THEN now() +"
+	    " make_interval(secs => u.delay) ELSE r.next_attempt_at END,"
+	    " last_reply = u.reply, lease_owner = NULL, lease_expires = NULL,"
+	    " bounce_requested = CASE WHEN u.o = 'bounced' THEN false"
+	    " ELSE r.bounce_requested END, dsn_message_id = CASE WHEN"
+	    " u.o = 'bounced' THEN $3::bigint ELSE r.dsn_message_id END,"
+	    " updated_at = now() FROM unnest($4::int[], $5::text[],"
+	    " $6::text[], $7::int[]) AS u(rcpt_no, o, reply, delay)"
+	    " WHERE r.message_id = $1::bigint AND r.rcpt_no = u.rcpt_no"
+	    " AND r.lease_owner = $2", 7 },
+	{ "begin_tx", "BEGIN", 0 },
+	{ "commit_tx", "COMMIT", 0 },
 	{ "dsn_message",
 	    "WITH m AS (INSERT INTO postern.messages (id, node, sender, size,"
 	    " client_addr, client_helo, listener) VALUES ($1::bigint, $2, '',"
@@ -713,7 +717,7 @@ finish_message(struct dlv_thread *t, const struct config *c,
     const struct dlv_msg *m, struct dlv_rcpt *d, size_t n)
 {
 	struct dsn_rcpt drc[DLV_MAX_BATCH];
-	char mid[32], rno[16], delay[32], dsnid[32] = "";
+	char mid[32], dsnid[32] = "";
 	size_t i, nb = 0;
 	time_t now = time(NULL);
 	int dsn_made = 0, ok = 1;
@@ -762,8 +766,9 @@ finish_message(struct dlv_thread *t, const struct config *c,
 			log_warnx("%s: cannot build the DSN", m->qid);
 		}
 	}
-	PQclear(PQexec(t->db, "BEGIN"));
-	if (dsn_made) {
+	if (dsn_made)
+		ok = exec_ok(t->db, "begin_tx", 0, NULL, NULL, NULL, NULL) == 0;
+	if (dsn_made && ok) {
 		char size[32];
 		const char *params[5];
 		int lengths[5] = { 0, 0, 0, 0, 0 }, formats[5] = { 0, 0, 0, 1, 0 };
@@ -779,40 +784,42 @@ finish_message(struct dlv_thread *t, const struct config *c,
 		    NULL) == -1)
 			ok = 0;
 	}
-	snprintf(mid, sizeof(mid), "%" PRId64, m->id);
-	for (i = 0; i < n && ok; i++) {
-		const char *params[5];
-
-		snprintf(rno, sizeof(rno), "%d", d[i].rcpt_no);
-		params[0] = mid;
-		params[1] = rno;
-		params[2] = d[i].reply;
-		params[3] = d_node;
-		switch (d[i].out) {
-		case OUT_DELIVERED:
-			ok = exec_ok(t->db, "delivered", 4, params, NULL, NULL,
-			    NULL) == 0;
-			break;
-		case OUT_BOUNCE:
-			params[4] = dsn_made ? dsnid : NULL;
-			ok = exec_ok(t->db, "bounced", 5, params, NULL, NULL,
-			    NULL) == 0;
-			break;
-		default:
-			snprintf(delay, sizeof(delay), "%" PRId64,
-			    retry_delay(c, d[i].attempts + 1));
-			params[4] = delay;
-			ok = exec_ok(t->db, "deferred", 5, params, NULL, NULL,
-			    NULL) == 0;
-			break;
-		}
-	}
 	if (ok) {
-		PGresult *r = PQexec(t->db, "COMMIT");
+		struct pgarr rno, outc, reply, delay;
+		const char *params[7];
+		int lengths[7] = { 0 }, formats[7] = { 0, 0, 0, 1, 1, 1, 1 };
+		static const char *const oname[] = { "deferred", "delivered",
+		    "deferred", "bounced" };
 
-		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-	} else {
+		pgarr_init(&rno, PGARR_OID_INT4);
+		pgarr_init(&outc, PGARR_OID_TEXT);
+		pgarr_init(&reply, PGARR_OID_TEXT);
+		pgarr_init(&delay, PGARR_OID_INT4);
+		for (i = 0; i < n; i++) {
+			pgarr_add_int4(&rno, d[i].rcpt_no);
+			pgarr_add_text(&outc, oname[d[i].out]);
+			pgarr_add_text(&reply, d[i].reply);
+			pgarr_add_int4(&delay, (int32_t)retry_delay(c,
+			    d[i].attempts + 1));
+		}
+		snprintf(mid, sizeof(mid), "%" PRId64, m->id);
+		params[0] = mid;
+		params[1] = d_node;
+		params[2] = dsn_made ? dsnid : NULL;
+		params[3] = (const char *)pgarr_finish(&rno, &lengths[3]);
+		params[4] = (const char *)pgarr_finish(&outc, &lengths[4]);
+		params[5] = (const char *)pgarr_finish(&reply, &lengths[5]);
+		params[6] = (const char *)pgarr_finish(&delay, &lengths[6]);
+		ok = exec_ok(t->db, "outcomes", 7, params, lengths, formats,
+		    NULL) == 0;
+		pgarr_free(&rno);
+		pgarr_free(&outc);
+		pgarr_free(&reply);
+		pgarr_free(&delay);
+	}
+	if (dsn_made && ok) {
+		ok = exec_ok(t->db, "commit_tx", 0, NULL, NULL, NULL, NULL) == 0;
+	} else if (dsn_made) {
 		PQclear(PQexec(t->db, "ROLLBACK"));
 	}
 	if (!ok) {
