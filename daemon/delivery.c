@@ -122,16 +122,18 @@ static const struct {
 	    " r.relay_host, r.relay_port, r.relay_tls::text,"
 	    " r.relay_tls_versions::text, r.relay_tls_verify, r.bounce_requested",
 	    3 },
-	{ "renew",
-	    "UPDATE postern.recipients SET lease_expires = now() +"
+	/* The message, and (same round trip) the lease renewal of its
+	 * recipients this node still holds, listed in the last column. */
+	{ "message",
+	    "WITH l AS (UPDATE postern.recipients SET lease_expires = now() +"
 	    " make_interval(secs => $3::int) WHERE message_id = $1::bigint"
 	    " AND lease_owner = $2 AND state IN ('queued', 'deferred')"
-	    " RETURNING rcpt_no", 3 },
-	{ "message",
-	    "SELECT m.sender, floor(extract(epoch FROM m.received_at))"
-	    "::bigint::text,"
-	    " m.queue_id, b.data FROM postern.messages m JOIN postern.bodies b"
-	    " ON b.message_id = m.id WHERE m.id = $1::bigint", 1 },
+	    " RETURNING rcpt_no)"
+	    " SELECT m.sender, floor(extract(epoch FROM m.received_at))"
+	    "::bigint::text, m.queue_id, b.data, (SELECT coalesce(string_agg("
+	    "rcpt_no::text, ','), '') FROM l) FROM postern.messages m"
+	    " JOIN postern.bodies b ON b.message_id = m.id"
+	    " WHERE m.id = $1::bigint", 3 },
 	/* Every outcome of one message in one statement (binary arrays):
 	 * one round trip, or three with a DSN (BEGIN, DSN + this, COMMIT). */
 	{ "outcomes",
@@ -313,18 +315,22 @@ cmp_rcpt(const void *a, const void *b)
 	return x->rcpt_no - y->rcpt_no;
 }
 
+/* Loads message id and renews the leases of its recipients that this
+ * node still holds; their numbers go to mine ("0,2,3"). */
 static int
-load_message(struct dlv_thread *t, int64_t id, struct dlv_msg *m)
+load_message(struct dlv_thread *t, const struct config *c, int64_t id,
+    struct dlv_msg *m, char *mine, size_t minelen)
 {
-	char idtxt[32];
-	const char *params[1] = { idtxt };
-	int formats[4];
+	char idtxt[32], lease[16];
+	const char *params[3] = { idtxt, d_node, lease };
 	PGresult *r;
+	size_t l;
 
 	memset(m, 0, sizeof(*m));
-	(void)formats;
+	mine[0] = '\0';
 	snprintf(idtxt, sizeof(idtxt), "%" PRId64, id);
-	r = PQexecPrepared(t->db, "message", 1, params, NULL, NULL, 1);
+	snprintf(lease, sizeof(lease), "%d", c->lease_seconds);
+	r = PQexecPrepared(t->db, "message", 3, params, NULL, NULL, 1);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)
 			log_warnx("delivery%d: loading message %" PRId64
@@ -352,47 +358,41 @@ load_message(struct dlv_thread *t, int64_t id, struct dlv_msg *m)
 	m->len = (size_t)PQgetlength(r, 0, 3);
 	m->body = xmalloc(m->len + 1);
 	memcpy(m->body, PQgetvalue(r, 0, 3), m->len);
+	l = (size_t)PQgetlength(r, 0, 4);
+	if (l >= minelen)
+		l = minelen - 1;
+	memcpy(mine, PQgetvalue(r, 0, 4), l);
+	mine[l] = '\0';
 	PQclear(r);
 	return 0;
 }
 
-/* Renews the leases of one message's claimed recipients d[0..n) just
- * before they are delivered, so that a batch taking longer than
+/* Keeps in d[0..n) the recipients whose lease load_message() renewed
+ * (their numbers in mine), so that a batch taking longer than
  * lease_seconds is not taken over by another node while this one still
  * works on it.  A recipient whose lease this node no longer holds (it
  * expired and another node claimed it, or an administrator changed the
- * row) is dropped from d.  Returns how many remain at the front of d, or
- * -1 on a database error. */
+ * row) is dropped.  Returns how many remain at the front of d. */
 static int
-renew_leases(struct dlv_thread *t, const struct config *c,
-    const struct dlv_msg *m, struct dlv_rcpt *d, size_t n)
+keep_leased(const struct dlv_msg *m, const char *mine, struct dlv_rcpt *d,
+    size_t n)
 {
-	char mid[32], lease[16];
-	const char *params[3];
-	PGresult *r;
 	size_t i, k = 0;
-	int row, rows;
 
-	snprintf(mid, sizeof(mid), "%" PRId64, m->id);
-	snprintf(lease, sizeof(lease), "%d", c->lease_seconds);
-	params[0] = mid;
-	params[1] = d_node;
-	params[2] = lease;
-	r = PQexecPrepared(t->db, "renew", 3, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_warnx("delivery%d: renewing leases failed: %s", t->no,
-		    PQresultErrorMessage(r));
-		PQclear(r);
-		db_check(t);
-		return -1;
-	}
-	rows = PQntuples(r);
 	for (i = 0; i < n; i++) {
-		int mine = 0;
+		const char *p = mine;
+		int held = 0;
 
-		for (row = 0; row < rows && !mine; row++)
-			mine = atoi(PQgetvalue(r, row, 0)) == d[i].rcpt_no;
-		if (!mine) {
+		while (*p != '\0' && !held) {
+			char *end = NULL;
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			held = v == d[i].rcpt_no;
+			p = *end == ',' ? end + 1 : end;
+		}
+		if (!held) {
 			log_info("%s to=<%s> lease lost (expired and taken over,"
 			    " or changed); not delivered by this node", m->qid,
 			    d[i].address);
@@ -402,7 +402,6 @@ renew_leases(struct dlv_thread *t, const struct config *c,
 			d[k] = d[i];
 		k++;
 	}
-	PQclear(r);
 	return (int)k;
 }
 
@@ -854,16 +853,18 @@ process_batch(struct dlv_thread *t, const struct config *c,
 		struct dlv_msg m;
 		size_t j = i, g, end;
 		int kept;
+		char mine[8192];
 
 		while (j < n && d[j].message_id == d[i].message_id)
 			j++;
-		if (load_message(t, d[i].message_id, &m) == -1) {
+		if (load_message(t, c, d[i].message_id, &m, mine,
+		    sizeof(mine)) == -1) {
 			/* Deleted meanwhile, or the database is gone: leases
 			 * expire and the rows (if any) come back. */
 			i = j;
 			continue;
 		}
-		kept = renew_leases(t, c, &m, &d[i], j - i);
+		kept = keep_leased(&m, mine, &d[i], j - i);
 		if (kept <= 0) {
 			free(m.body);
 			i = j;
