@@ -53,7 +53,8 @@ $(BUILD)/libpostern.a: $(LIB_OBJS)
 $(BUILD)/posternd: $(BUILD)/daemon/main.o $(BUILD)/libpostern.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/postern-console: $(CONSOLE_OBJS)
+# The console shares the bootstrap file reader with posternd.
+$(BUILD)/postern-console: $(CONSOLE_OBJS) $(BUILD)/daemon/bootstrap.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(CONSOLE_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libpostern.a

@@ -13,7 +13,6 @@
  * EX_UNAVAILABLE (database), EX_OSERR (no terminal).  The terminal is
  * restored on every path (crt.c).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,71 +20,11 @@
 #include <unistd.h>
 
 #include "console/app.h"
+#include "daemon/bootstrap.h"
 #include "console/crt.h"
 #include "console/db.h"
 
 #define CONSOLE_SCHEMA_VERSION 4
-
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/* Reads conninfo from a posternd bootstrap file.  Returns 0 or -1 with a
- * message on stderr. */
-static int
-read_bootstrap(const char *path, char *conninfo, size_t clen)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	int lineno = 0, rc = -1;
-
-	if (f == NULL) {
-		perror(path);
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *k, *v, *eq;
-
-		lineno++;
-		k = trim(line);
-		if (*k == '#' || *k == '\0')
-			continue;
-		if ((eq = strchr(k, '=')) == NULL) {
-			fprintf(stderr, "%s:%d: expected \"key = value\"\n",
-			    path, lineno);
-			goto out;
-		}
-		*eq = '\0';
-		v = trim(eq + 1);
-		k = trim(k);
-		if (strcmp(k, "conninfo") == 0) {
-			if (strlen(v) >= clen) {
-				fprintf(stderr, "%s:%d: conninfo too long\n",
-				    path, lineno);
-				goto out;
-			}
-			snprintf(conninfo, clen, "%s", v);
-		} else if (strcmp(k, "node") != 0 &&
-		    strcmp(k, "spool_dir") != 0) {
-			fprintf(stderr, "%s:%d: unknown key \"%s\" (known: "
-			    "conninfo, node, spool_dir)\n", path, lineno, k);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	fclose(f);
-	return rc;
-}
 
 static void
 usage(void)
@@ -115,9 +54,16 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	if (bootstrap != NULL && read_bootstrap(bootstrap, conninfo,
-	    sizeof(conninfo)) == -1)
-		return EX_CONFIG;
+	if (bootstrap != NULL) {
+		struct bootstrap b;
+		char err[512];
+
+		if (bootstrap_read(bootstrap, &b, err, sizeof(err)) == -1) {
+			fprintf(stderr, "postern-console: %s\n", err);
+			return EX_CONFIG;
+		}
+		snprintf(conninfo, sizeof(conninfo), "%s", b.conninfo);
+	}
 	if (db_open(&db, conninfo) == -1) {
 		fprintf(stderr, "postern-console: cannot connect: %s\n",
 		    db.err);

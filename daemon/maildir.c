@@ -55,25 +55,6 @@ mkdirs(const char *path)
 	return 0;
 }
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes msg with CRLF turned into LF, in chunks. */
 static int
 write_lf(int fd, const uint8_t *m, size_t len)

@@ -12,77 +12,19 @@
  * node name comes from -n, $POSTERN_NODE or the host name.  Everything else
  * is in SQL.  Exit codes are sysexits(3).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "daemon/bootstrap.h"
 #include "daemon/explain.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/spool.h"
 #include "daemon/util.h"
 #include "tls/tls.h"
-
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-static int
-read_bootstrap(const char *path, char *conninfo, size_t clen, char *node,
-    size_t nlen)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	int lineno = 0;
-
-	if (f == NULL) {
-		log_warn("cannot open bootstrap file %s", path);
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *k, *v, *eq;
-
-		lineno++;
-		k = trim(line);
-		if (*k == '#' || *k == '\0')
-			continue;
-		eq = strchr(k, '=');
-		if (eq == NULL) {
-			log_warnx("%s:%d: expected \"key = value\"", path, lineno);
-			fclose(f);
-			return -1;
-		}
-		*eq = '\0';
-		v = trim(eq + 1);
-		k = trim(k);
-		if (strcmp(k, "conninfo") == 0) {
-			str_copy(conninfo, v, clen);
-		} else if (strcmp(k, "node") == 0) {
-			str_copy(node, v, nlen);
-		} else if (strcmp(k, "spool_dir") == 0) {
-			spool_set_dir(v);
-		} else {
-			log_warnx("%s:%d: unknown key \"%s\" (known: conninfo, "
-			    "node, spool_dir)", path, lineno, k);
-			fclose(f);
-			return -1;
-		}
-	}
-	fclose(f);
-	return 0;
-}
 
 static void
 usage(void)
@@ -126,9 +68,20 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("posternd", debug);
-	if (bootstrap != NULL && read_bootstrap(bootstrap, conninfo,
-	    sizeof(conninfo), node, sizeof(node)) == -1)
-		return EX_CONFIG;
+	if (bootstrap != NULL) {
+		struct bootstrap b;
+		char err[512];
+
+		if (bootstrap_read(bootstrap, &b, err, sizeof(err)) == -1) {
+			log_warnx("%s", err);
+			return EX_CONFIG;
+		}
+		str_copy(conninfo, b.conninfo, sizeof(conninfo));
+		if (b.node[0] != '\0')
+			str_copy(node, b.node, sizeof(node));
+		if (b.spool_dir[0] != '\0')
+			spool_set_dir(b.spool_dir);
+	}
 	if (node[0] == '\0' && (env = getenv("POSTERN_NODE")) != NULL)
 		str_copy(node, env, sizeof(node));
 	if (node[0] == '\0' && gethostname(node, sizeof(node) - 1) == -1)

@@ -674,6 +674,25 @@ publish(struct config *c)
 		log_warn("config: eventfd write");
 }
 
+/* Handles every notification libpq holds: new mail wakes the delivery
+ * threads; anything else is a configuration change.  Returns 1 when the
+ * configuration must be reloaded. */
+static int
+drain_notifies(PGconn *db)
+{
+	PGnotify *n;
+	int dirty = 0;
+
+	while ((n = PQnotifies(db)) != NULL) {
+		if (strcmp(n->relname, "postern_queue") == 0)
+			delivery_wake();
+		else
+			dirty = 1;
+		PQfreemem(n);
+	}
+	return dirty;
+}
+
 static void *
 config_main(void *arg)
 {
@@ -684,7 +703,6 @@ config_main(void *arg)
 
 	while (!stop_requested) {
 		struct pollfd pfd;
-		PGnotify *n;
 		int64_t now = now_ms();
 
 		if (db == NULL) {
@@ -719,13 +737,7 @@ config_main(void *arg)
 		/* Notifications that arrived while a query ran (the reload or
 		 * the heartbeat) are already inside libpq: no socket event
 		 * will announce them, so look before waiting. */
-		while ((n = PQnotifies(db)) != NULL) {
-			if (strcmp(n->relname, "postern_queue") == 0)
-				delivery_wake();
-			else
-				dirty = 1;
-			PQfreemem(n);
-		}
+		dirty |= drain_notifies(db);
 		if (dirty)
 			continue;
 		pfd.fd = PQsocket(db);
@@ -738,22 +750,12 @@ config_main(void *arg)
 				db = NULL;
 				continue;
 			}
-			while ((n = PQnotifies(db)) != NULL) {
-				if (strcmp(n->relname, "postern_queue") == 0)
-					delivery_wake();
-				else
-					dirty = 1;
-				PQfreemem(n);
-			}
+			dirty |= drain_notifies(db);
 			if (dirty) {
 				/* Debounce: let a burst of changes land. */
 				usleep(50 * 1000);
 				PQconsumeInput(db);
-				while ((n = PQnotifies(db)) != NULL) {
-					if (strcmp(n->relname, "postern_queue") == 0)
-						delivery_wake();
-					PQfreemem(n);
-				}
+				(void)drain_notifies(db);
 			}
 		} else if (PQstatus(db) != CONNECTION_OK) {
 			PQfinish(db);

@@ -37,23 +37,6 @@ spool_free(struct spool *sp)
 }
 
 static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 spool_to_file(struct spool *sp)
 {
 	sp->fd = open(spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

@@ -8,10 +8,12 @@
 #include "daemon/util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void
 oom(size_t n)
@@ -116,4 +118,23 @@ str_copy(char *dst, const char *src, size_t n)
 	memcpy(dst, src, c);
 	dst[c] = '\0';
 	return len;
+}
+
+int
+write_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

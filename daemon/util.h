@@ -18,6 +18,9 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* Writes all n bytes to fd, retrying short writes and EINTR.  Returns 0,
+ * or -1 with errno set. */
+int write_all(int fd, const void *p, size_t n);
 /* Zero n bytes at p; not optimised away. */
 void wipe(void *p, size_t n);
 /* Monotonic milliseconds. */
