@@ -27,7 +27,7 @@ LIBS    := -lwolfssl -lpq -lcrypt -lcares -lm
 CONSOLE_LIBS := -lpq -lncursesw -lpanel -lmenu
 
 # Library sources: every daemon/ and tls/ file except the program mains.
-LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard tls/*.c)
+LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c)) $(wildcard tls/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CONSOLE_SRCS := $(wildcard console/*.c)
 CONSOLE_OBJS := $(CONSOLE_SRCS:%.c=$(BUILD)/%.o)

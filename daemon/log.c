@@ -123,6 +123,19 @@ log_fatal(int code, const char *fmt, ...)
 	exit(code);
 }
 
+void
+log_panic(const char *file, int line, const char *fmt, ...)
+{
+	char pfx[128];
+	va_list ap;
+
+	snprintf(pfx, sizeof(pfx), "panic: %s:%d: ", file, line);
+	va_start(ap, fmt);
+	log_vline(pfx, 0, fmt, ap);
+	va_end(ap);
+	abort();
+}
+
 char *
 log_escape(char *out, size_t outlen, const char *s, size_t n)
 {

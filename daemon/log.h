@@ -25,6 +25,12 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
+/* An impossible state (a bug, not the environment): logs "panic: ..." with
+ * the source location and aborts, so a core dump or sanitizer report
+ * shows where.  Use instead of a silent default: in switches. */
+#define fatalx(...) log_panic(__FILE__, __LINE__, __VA_ARGS__)
+void log_panic(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
 /* Writes a printable, quoted-safe copy of n bytes of s into out (size
  * outlen > 4), truncated with "..." when longer.  Returns out. */
 char *log_escape(char *out, size_t outlen, const char *s, size_t n);
