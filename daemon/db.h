@@ -50,6 +50,10 @@ struct db_role {
 	size_t nstmts;
 	const char *const *listen;	/* channels LISTENed on every (re)connect */
 	size_t nlisten;
+	/* Optional, run after the statements are prepared and the channels
+	 * LISTENed on every (re)connect (e.g. taking the node's name lock).
+	 * Returns 0, or -1 to refuse the connection (closed, backoff). */
+	int (*on_connect)(PGconn *conn, void *arg);
 };
 
 struct db;
@@ -59,8 +63,9 @@ struct db;
 void db_set_conninfo(const char *conninfo);
 const char *db_conninfo(void);
 
-/* A handle for one thread; does not connect yet.  Never NULL. */
-struct db *db_open(const struct db_role *role);
+/* A handle for one thread; does not connect yet.  Never NULL.  arg is
+ * passed to role->on_connect. */
+struct db *db_open(const struct db_role *role, void *arg);
 /* The connected PGconn, connecting first when needed; NULL while the
  * database is unreachable (logged once per outage) or during backoff. */
 PGconn *db_get(struct db *d);
