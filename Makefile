@@ -8,6 +8,7 @@
 #   make bench      side-by-side benchmarks against a private Postfix
 #   make SANITIZER=address,undefined ...   sanitizer build (into build-san/)
 
+SHELL   := /bin/bash
 CC      ?= cc
 SANITIZER ?=
 ifeq ($(SANITIZER),)
@@ -39,7 +40,7 @@ ifneq ($(CONSOLE_SRCS),)
 PROGS += $(BUILD)/postern-console
 endif
 
-.PHONY: all deps setup run console check unit integration psql bench clean stop lint fuzz
+.PHONY: all deps setup run console check unit integration psql bench clean stop lint fuzz fuzz-build
 all: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -97,17 +98,40 @@ lint:
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
 	    daemon/*.c tls/*.c $(CONSOLE_SRCS) -- -std=gnu11 -I. -I$(PGINC) -D_GNU_SOURCE
 
-# libFuzzer over the session state machine (clang; not part of check).
-FUZZ_SRCS := daemon/smtp_session.c daemon/smtp_cmd.c daemon/smtp_auth.c \
-	daemon/smtp_data.c daemon/addr.c daemon/buf.c daemon/spool.c \
-	daemon/util.c daemon/log.c
-fuzz:
-	@mkdir -p build-fuzz var/fuzz-corpus
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. \
-	    -fsanitize=fuzzer,address,undefined -o build-fuzz/fuzz_session \
-	    tests/fuzz/fuzz_session.c $(FUZZ_SRCS)
-	build-fuzz/fuzz_session -max_total_time=$${FUZZ_SECONDS:-60} \
-	    -max_len=4096 var/fuzz-corpus tests/fuzz/corpus
+# libFuzzer targets, one per parser (tests/fuzz/fuzz_*.c), each with a
+# committed corpus in tests/fuzz/corpus/<name>/.  The library is built once
+# with coverage instrumentation (clang), then each target links against it.
+#   make fuzz                       every target, FUZZ_SECONDS (60) each
+#   make fuzz FUZZ_TARGETS=addr     one target
+# `make check` runs every target over its corpus and briefly beyond it.
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(PGINC) \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_SRCS_ALL := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS ?= $(FUZZ_SRCS_ALL:tests/fuzz/fuzz_%.c=%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build-fuzz/%.o)
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+build-fuzz/libpostern.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libpostern.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p var/fuzz-corpus/$$t; \
+	    echo "== fuzz $$t ($${FUZZ_SECONDS:-60} s)"; \
+	    build-fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-60} \
+	        -max_len=4096 -print_final_stats=1 var/fuzz-corpus/$$t \
+	        tests/fuzz/corpus/$$t 2>&1 | grep -E '^(stat::number_of_executed_units|==|SUMMARY|#[0-9]+ +DONE)' ; \
+	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 clean:
 	rm -rf build build-san build-fuzz

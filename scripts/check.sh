@@ -6,6 +6,7 @@
 #
 # Suites:
 #   unit         cmocka binaries, built with -fsanitize=address,undefined
+#   fuzz         every libFuzzer target over its corpus, then briefly
 #   integration  tests/integration/run.py against the sanitizer build of
 #                posternd, a real PostgreSQL and real SMTP/TLS clients
 set -uo pipefail
@@ -53,8 +54,28 @@ for t in build-san/tests/test_*; do
 	add "$p" "$f"
 done
 
+echo "== fuzz (libFuzzer, each target over its committed corpus, then ${CHECK_FUZZ_SECONDS:-10} s)"
+if make -s -j2 fuzz-build >"$LOG/fuzz-build.log" 2>&1; then
+	for f in tests/fuzz/fuzz_*.c; do
+		t=$(basename "$f" .c); t=${t#fuzz_}
+		mkdir -p "$LOG/fuzz-$t"
+		if build-fuzz/fuzz_"$t" -max_total_time="${CHECK_FUZZ_SECONDS:-10}" \
+		    -max_len=4096 -artifact_prefix="$LOG/fuzz-$t/" "$LOG/fuzz-$t" \
+		    tests/fuzz/corpus/"$t" >"$LOG/fuzz-$t.log" 2>&1; then
+			echo "fuzz $t: 1 passed, 0 failed"; add 1 0
+		else
+			echo "fuzz $t: 0 passed, 1 failed (see $LOG/fuzz-$t.log)"
+			grep -E 'ERROR|SUMMARY' "$LOG/fuzz-$t.log" | head -5
+			add 0 1
+		fi
+	done
+else
+	tail -20 "$LOG/fuzz-build.log"
+	echo "fuzz: build failed"; add 0 1
+fi
+
 echo "== integration (real PostgreSQL, TLS, SMTP clients; sanitizer daemon)"
-export ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=0
+export ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1
 out="$LOG/integration.log"
 POSTERN_BIN=build-san/posternd python3 tests/integration/run.py 2>&1 | tee "$out"
 line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" | tail -1)

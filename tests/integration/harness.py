@@ -143,6 +143,12 @@ def port_open(port, host=HOST):
         return False
 
 
+# What a sanitizer, fatalx() or a fatal error writes into posternd's log.
+SANITIZER_RX = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)"
+                          r"|runtime error: |SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer"
+                          r"| panic: ")
+
+
 class Daemon:
     def __init__(self, tmpdir):
         self.bin = os.environ.get("POSTERN_BIN", os.path.join(ROOT, "build", "posternd"))
@@ -152,6 +158,7 @@ class Daemon:
         self.bootstrap = os.path.join(tmpdir, "postern-it.conf")
         self.logfile = os.path.join(tmpdir, "posternd.log")
         self.proc = None
+        self.exit_code = None   # of the last process we stopped ourselves
         with open(self.bootstrap, "w") as f:
             f.write("conninfo = host=%s port=%s dbname=%s user=postern\n" % (PGHOST, PGPORT, DBNAME))
             f.write("node = it\n")
@@ -185,6 +192,18 @@ class Daemon:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def crashed(self):
+        """The exit status when posternd exited by itself (nobody called
+        stop() or kill9()), else None: a crash, a sanitizer abort, a
+        fatal error."""
+        if self.proc is None:
+            return None
+        return self.proc.poll()
+
+    def sanitizer_reports(self, offset=0):
+        """Sanitizer, panic and fatal lines in the log after offset."""
+        return [l for l in self.log_since(offset).splitlines() if SANITIZER_RX.search(l)]
+
     def start(self, ports=(PORT_SMTP, PORT_SUBMISSION, PORT_SMTPS)):
         if self.alive():
             return
@@ -204,18 +223,29 @@ class Daemon:
         raise TestFailure("posternd not ready within %.0f s; log:\n%s"
                           % (TIMEOUT, self.log_since(offset)[-2000:]))
 
-    def stop(self):
+    def stop(self, check_exit=True):
+        """SIGTERM and wait.  A clean stop exits 0; anything else (a leak
+        report from LeakSanitizer exits 23, a crash during shutdown) is a
+        TestFailure unless check_exit is False."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=TIMEOUT)
-                raise TestFailure("posternd did not stop within %.0f s of SIGTERM" % TIMEOUT)
+        if self.proc.poll() is not None:
+            code = self.proc.returncode
+            self.proc = None
+            raise TestFailure("posternd had already exited with %d before stop" % code)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT)
+            self.proc = None
+            raise TestFailure("posternd did not stop within %.0f s of SIGTERM" % TIMEOUT)
+        self.exit_code = self.proc.returncode
         self.proc = None
+        if check_exit and self.exit_code != 0:
+            raise TestFailure("posternd exited with %d on SIGTERM; log tail:\n%s"
+                              % (self.exit_code, self.log()[-2000:]))
 
     def kill9(self):
         if self.proc is not None and self.proc.poll() is None:
