@@ -1,8 +1,12 @@
 -- postern - the whole configuration and mail queue of the postern MTA.
 --
--- Schema version 1.  Loaded once into an empty database by scripts/db-load.sh
--- (which checks that schema "postern" does not exist yet), which then applies
--- sql/migrations/NNN_*.sql on top.  Everything runs in one transaction, so a
+-- Schema version 1, kept unchanged as the base of the upgrade path: the
+-- databases in use started from it, and sql/migrations/002_*.sql and later
+-- take them to the current version.  A new database does not load this file
+-- but sql/schema.sql (the whole current schema); only
+-- `scripts/db-load.sh DBNAME --from-version-1` loads it, so that
+-- tests/integration/test_schema.py can check that version 1 plus every
+-- migration equals sql/schema.sql.  Everything runs in one transaction, so a
 -- failed load leaves nothing behind.
 --
 -- Conventions:
