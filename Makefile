@@ -25,7 +25,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Werror \
            -D_GNU_SOURCE -pthread -I. -I$(PGINC) $(SANFLAGS) -MMD -MP
 LDFLAGS += -pthread $(SANFLAGS)
 LIBS    := -lwolfssl -lpq -lcrypt -lcares -lm
-CONSOLE_LIBS := -lpq -lncursesw -lpanel -lmenu
+CONSOLE_LIBS := -lpq -lncursesw
 
 # Library sources: every daemon/ and tls/ file except the program mains.
 LIB_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c)) $(wildcard tls/*.c)

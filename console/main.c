@@ -24,7 +24,8 @@
 #include "console/crt.h"
 #include "console/db.h"
 
-#define CONSOLE_SCHEMA_VERSION 4
+#include "daemon/schema_version.h"
+#define CONSOLE_SCHEMA_VERSION POSTERN_SCHEMA_VERSION
 
 static void
 usage(void)

@@ -28,7 +28,8 @@
 #include "tls/tls.h"
 
 /* The schema version (postern.schema_version) this code needs. */
-#define CONFIG_SCHEMA_VERSION 6
+#include "daemon/schema_version.h"
+#define CONFIG_SCHEMA_VERSION POSTERN_SCHEMA_VERSION
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
 

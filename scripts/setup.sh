@@ -3,9 +3,10 @@
 # Idempotent: every step checks whether it is already done.
 #
 #   1. start the private PostgreSQL cluster (scripts/pg.sh start)
-#   2. scripts/db-load.sh postern: load sql/schema.sql if schema "postern"
-#      does not exist yet and apply pending sql/migrations/; on that first load
-#      only, move the default listeners to 127.0.0.1:2525/2587/2465
+#   2. scripts/db-load.sh postern: load sql/schema.sql (the current schema)
+#      if schema "postern" does not exist yet, else apply pending
+#      sql/migrations/; on that first load only, move the default listeners to
+#      127.0.0.1:2525/2587/2465
 #   3. if settings.tls_cert_file is NULL, make a self-signed certificate in
 #      var/tls/ and point settings at it
 #   4. write the bootstrap file var/postern.conf if missing
@@ -25,8 +26,8 @@ psql_postern() {
 }
 
 has_schema=$(psql_postern -tAc "SELECT 1 FROM pg_namespace WHERE nspname = 'postern'")
-# Schema (first time) and pending migrations (every time; a no-op when the
-# database is up to date).
+# Schema (first time) or pending migrations (a no-op when the database is
+# up to date).
 "$ROOT/scripts/db-load.sh" postern
 if [ "$has_schema" != 1 ]; then
     # First load only: the local instance listens on unprivileged loopback
