@@ -2,9 +2,11 @@
  * config.h - the immutable configuration snapshot loaded from PostgreSQL.
  *
  * A snapshot holds everything a session needs: settings, this node's
- * listeners with their built TLS contexts, local domains and accounts.  It
- * is loaded in one REPEATABLE READ transaction, so it is consistent, and it
- * is never modified after config_load() returns: threads share it read-only
+ * listeners with their built TLS contexts, local domains and accounts.
+ * daemon/db_config.c reads it in one REPEATABLE READ transaction, so it is
+ * consistent; this module builds it (config_new, config_listener_build,
+ * config_finish), and it is never modified once built: threads share it
+ * read-only
  * and keep it alive with config_ref()/config_unref() (atomic refcount).  The
  * daemon swaps the current pointer when a reload succeeds; sessions keep
  * the snapshot they started with.  A snapshot that fails to load or
@@ -21,8 +23,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <libpq-fe.h>
 
 #include "daemon/rules.h"
 #include "tls/tls.h"
@@ -92,10 +92,40 @@ struct config {
 	struct ruleset rules;	/* enabled rules in position order */
 };
 
-/* Loads a snapshot for node from db.  Returns it with refcount 1, or NULL
- * with a readable reason in err.  Blocking (runs on the config thread). */
-struct config *config_load(PGconn *db, const char *node, uint64_t generation,
+/* A listener row as stored in postern.listeners (text columns as text,
+ * NULL when unset). */
+struct config_listener_row {
+	const char *name;
+	const char *address;
+	int port;
+	const char *tls_mode;		/* "starttls", "implicit", "none" */
+	const char *tls_min_version;
+	const char *tls_max_version;
+	const char *ciphers;
+	const char *dh_file;
+	const char *cert_file;
+	const char *key_file;
+	int max_connections;
+};
+
+/* An empty snapshot with refcount 1.  The reader fills the settings and
+ * the arrays (allocated with xcalloc, counts in n*), building each listener
+ * with config_listener_build(), then calls config_finish(); on any error
+ * it drops the snapshot with config_unref(). */
+struct config *config_new(uint64_t generation);
+/* settings.hostname, or this host's name when v is NULL or empty. */
+void config_set_hostname(struct config *c, const char *v);
+/* Fills l from r, building its TLS context (the listener's own
+ * certificate, else the settings' default dcert/dkey).  Returns 0, or -1
+ * with a reason naming the listener in err. */
+int config_listener_build(struct config_listener *l,
+    const struct config_listener_row *r, const char *dcert, const char *dkey,
     char *err, size_t errlen);
+/* Sorts domains and accounts for the look-ups below. */
+void config_finish(struct config *c);
+/* 0 when the schema version v is recent enough, else -1 and why. */
+int config_check_schema(int v, char *err, size_t errlen);
+
 void config_ref(struct config *c);
 void config_unref(struct config *c);
 

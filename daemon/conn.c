@@ -30,11 +30,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/dbpool.h"
+#include "daemon/db_node.h"
 #include "daemon/log.h"
 #include "daemon/passwd.h"
 #include "daemon/policy.h"
-#include "daemon/server.h"
+#include "daemon/queue_id.h"
+#include "daemon/runtime.h"
 #include "daemon/util.h"
 
 #define CONN_ROUNDS 64
@@ -45,17 +46,18 @@ enum step { STEP_CONTINUE, STEP_RETURN };
 static uint64_t
 session_id(void)
 {
-	return server_new_queue_id();
+	return queue_id_new();
 }
 
 static uint64_t
 hook_new_id(void *arg)
 {
 	(void)arg;
-	return server_new_queue_id();
+	return queue_id_new();
 }
 
-static void
+/* STEP_RETURN when the conn was closed. */
+static enum step
 conn_start(struct conn *c)
 {
 	struct smtp_params p;
@@ -72,10 +74,16 @@ conn_start(struct conn *c)
 	    c->s->id, c->peer, c->peer_port, c->lcfg->name);
 	if (c->lcfg->mode == LISTENER_IMPLICIT) {
 		c->tls = tls_conn_new_server(c->lcfg->tls, c->fd);
+		if (c->tls == NULL) {
+			/* No TLS, so no way to answer the client. */
+			server_close(c, "tls setup failed");
+			return STEP_RETURN;
+		}
 		c->handshaking = 1;
-		return;		/* greeting after the handshake */
+		return STEP_CONTINUE;	/* greeting after the handshake */
 	}
 	smtp_session_start(c->s, NULL);
+	return STEP_CONTINUE;
 }
 
 static void
@@ -111,41 +119,14 @@ auth_check(struct conn *c)
 static int
 auth_penalty(struct conn *c)
 {
-	const char *params[1] = { c->peer };
-	PGconn *db = dbpool_get(1000);
-	PGresult *r;
-	int v = 0;
-
-	if (db == NULL)
-		return 0;
-	r = PQexecParams(db, "SELECT postern.auth_penalty($1)", 1, NULL, params,
-	    NULL, NULL, 0);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		v = atoi(PQgetvalue(r, 0, 0));
-	else
-		log_warnx("%016" PRIx64 " auth throttle check failed: %s",
-		    c->s->id, PQresultErrorMessage(r));
-	PQclear(r);
-	dbpool_put(db);
-	return v;
+	return db_node_auth_penalty(c->peer, c->s->id);
 }
 
 static void
 auth_record_failure(struct conn *c)
 {
-	const char *params[3] = { c->peer, c->s->req_user, server_node() };
-	PGconn *db = dbpool_get(1000);
-	PGresult *r;
-
-	if (db == NULL)
-		return;
-	r = PQexecParams(db, "SELECT postern.auth_failed($1, $2, $3)", 3, NULL,
-	    params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		log_warnx("%016" PRIx64 " recording the AUTH failure failed: %s",
-		    c->s->id, PQresultErrorMessage(r));
-	PQclear(r);
-	dbpool_put(db);
+	db_node_auth_failed(c->peer, c->s->req_user, runtime_node(),
+	    c->s->id);
 }
 
 /* Serve the session's outstanding request.  STEP_RETURN when the conn was
@@ -169,6 +150,11 @@ serve_request(struct conn *c)
 			    "(plaintext sent after STARTTLS)", s->id,
 			    s->discarded);
 		c->tls = tls_conn_new_server(c->lcfg->tls, c->fd);
+		if (c->tls == NULL) {
+			/* The 220 is out: the client expects TLS now. */
+			server_close(c, "tls setup failed");
+			return STEP_RETURN;
+		}
 		c->handshaking = 1;
 		s->req = SMTP_REQ_NONE;
 		return STEP_CONTINUE;
@@ -348,7 +334,8 @@ conn_handle(struct conn *c)
 
 	switch (c->ev) {
 	case CONN_EV_START:
-		conn_start(c);
+		if (conn_start(c) == STEP_RETURN)
+			return;
 		break;
 	case CONN_EV_TIMEOUT:
 		if (c->handshaking || c->s->state == SMTP_S_CLOSED) {

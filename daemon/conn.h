@@ -58,14 +58,8 @@ struct conn {
 	uint64_t bytes_in, bytes_out;
 };
 
-/* Handles one event for a conn owned by the calling worker. */
+/* Handles one event for a conn owned by the calling worker.  The loop's
+ * services it uses (server_arm, server_park, ...) are in runtime.h. */
 void conn_handle(struct conn *c);
-
-/* Provided by server.c. */
-void server_arm(struct conn *c, int want_write);
-void server_park(struct conn *c, int64_t until);
-void server_unpark(struct conn *c);
-void server_requeue(struct conn *c);
-void server_close(struct conn *c, const char *reason);
 
 #endif

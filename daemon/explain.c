@@ -18,10 +18,10 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include <libpq-fe.h>
-
 #include "daemon/addr.h"
 #include "daemon/config.h"
+#include "daemon/db.h"
+#include "daemon/db_config.h"
 #include "daemon/policy.h"
 #include "daemon/rules.h"
 #include "daemon/util.h"
@@ -68,7 +68,7 @@ explain_main(const char *conninfo, const char *node, int argc, char **argv)
 	struct rules_rcpt rcpts[EXPLAIN_MAX_RCPTS];
 	struct addr to[EXPLAIN_MAX_RCPTS], from;
 	struct config *c;
-	PGconn *db;
+	struct db *db;
 	char err[512], vers[64];
 	size_t nto = 0, nok = 0, i;
 	int a, rc = EX_OK;
@@ -121,14 +121,16 @@ explain_main(const char *conninfo, const char *node, int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	db = PQconnectdb(conninfo);
-	if (PQstatus(db) != CONNECTION_OK) {
-		fprintf(stderr, "explain: database: %s", PQerrorMessage(db));
-		PQfinish(db);
+	db_set_conninfo(conninfo);
+	db = db_open(&db_config_role, NULL);
+	if (db_get(db) == NULL) {
+		fprintf(stderr, "explain: database: cannot connect (see the "
+		    "log above)\n");
+		db_close(db);
 		return EX_TEMPFAIL;
 	}
-	c = config_load(db, node, 1, err, sizeof(err));
-	PQfinish(db);
+	c = db_config_load(db, node, 1, err, sizeof(err));
+	db_close(db);
 	if (c == NULL) {
 		fprintf(stderr, "explain: %s\n", err);
 		return EX_CONFIG;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/bootstrap.h"
+#include "daemon/db.h"
 #include "daemon/explain.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -86,6 +87,7 @@ main(int argc, char **argv)
 		str_copy(node, env, sizeof(node));
 	if (node[0] == '\0' && gethostname(node, sizeof(node) - 1) == -1)
 		str_copy(node, "node1", sizeof(node));
+	db_set_conninfo(conninfo);
 	if (explain_at > 0) {
 		char **eargv = argv + explain_at + 1;
 		int eargc = 0;

@@ -1,0 +1,50 @@
+/*
+ * db_node.h - this node in the shared database: the node registry
+ * (postern.nodes heartbeat and clean-stop marker), the name lock, and the
+ * cluster-wide AUTH throttle (postern.auth_penalty / auth_failed).
+ *
+ * The name lock is a session-level advisory lock on the control
+ * connection (hashtext('postern node ' || name)): PostgreSQL releases it
+ * when the process dies, and it is taken again on every reconnect of that
+ * connection (before the connection is used), so two live processes never
+ * run under one name.
+ *
+ * AUTH throttle statements run from worker threads over a small pool of
+ * connections (statement_timeout 5 s, so a slow database costs a worker at
+ * most that); a worker waits at most 1 s for a free one.  A database
+ * failure never blocks AUTH: the per-session limits still apply.
+ */
+#ifndef POSTERN_DB_NODE_H
+#define POSTERN_DB_NODE_H
+
+#include <stdint.h>
+
+struct db;
+
+/* The control connection for node: LISTEN postern_config and
+ * postern_queue, the node statements, and the name lock taken on every
+ * (re)connect.  db_get() on it returns NULL while another live process
+ * holds the name (logged, naming that process). */
+struct db *db_node_open_control(const char *node);
+/* 1 when the last connect attempt was refused because the name is held by
+ * another process. */
+int db_node_name_taken(const struct db *control);
+
+/* Upserts this node's row in postern.nodes; first marks a (re)start.
+ * Failures are logged. */
+void db_node_heartbeat(struct db *control, const char *node, int first);
+/* Marks a clean stop (stopped_at) in postern.nodes. */
+void db_node_stopped(struct db *control, const char *node);
+
+/* AUTH throttle pool of size connections (opened lazily). */
+void db_node_auth_init(int size);
+/* 0 = go on, n > 0 = answer after n seconds, -1 = refuse (too many recent
+ * failures from peer).  0 when the database cannot be asked (logged with
+ * the session id sid). */
+int db_node_auth_penalty(const char *peer, uint64_t sid);
+/* Records one failed AUTH from peer for user on node (postern.auth_failed). */
+void db_node_auth_failed(const char *peer, const char *user, const char *node,
+    uint64_t sid);
+void db_node_auth_close(void);
+
+#endif
