@@ -40,7 +40,7 @@ ifneq ($(CONSOLE_SRCS),)
 PROGS += $(BUILD)/postern-console
 endif
 
-.PHONY: all deps setup run console check unit integration psql bench clean stop lint fuzz fuzz-build
+.PHONY: all deps setup run console check unit integration psql bench clean stop lint lint-db fuzz fuzz-build
 all: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -92,11 +92,21 @@ bench: setup
 # valist.Uninitialized is off: clang 14 reports it for every correct
 # va_start/vsnprintf pair.
 TIDY_CHECKS := -*,clang-analyzer-*,-clang-analyzer-valist.Uninitialized,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-clang-analyzer-security.insecureAPI.strcpy,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-bugprone-assignment-in-if-condition,-bugprone-branch-clone,-bugprone-implicit-widening-of-multiplication-result
-lint:
+# One database layer: only daemon/db.c and the statement modules
+# daemon/db_*.c talk to libpq (docs/architecture.md, "Database layer").
+DB_LAYER := daemon/db.c daemon/db.h $(wildcard daemon/db_*.c daemon/db_*.h)
+lint: lint-db
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --inline-suppr -I. daemon tls console
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
 	    daemon/*.c tls/*.c $(CONSOLE_SRCS) -- -std=gnu11 -I. -I$(PGINC) -D_GNU_SOURCE
+
+lint-db:
+	@bad=$$(grep -lE '#[[:space:]]*include[[:space:]]*<libpq-fe\.h>|\<PQ[a-zA-Z]+[[:space:]]*\(' \
+	    $(filter-out $(DB_LAYER),$(wildcard daemon/*.c daemon/*.h daemon/*/*.c daemon/*/*.h))); \
+	if [ -n "$$bad" ]; then \
+	    echo "lint: libpq used outside the database layer (daemon/db.c, daemon/db_*.c):" $$bad; \
+	    exit 1; fi
 
 # libFuzzer targets, one per parser (tests/fuzz/fuzz_*.c), each with a
 # committed corpus in tests/fuzz/corpus/<name>/.  The library is built once
