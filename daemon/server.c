@@ -729,7 +729,9 @@ server_run(const struct server_opts *o)
 		lsocks = ls->next;
 		epoll_ctl(ep, EPOLL_CTL_DEL, ls->fd, NULL);
 		close(ls->fd);
+		ls->fd = -1;
 		ls->closed = 1;
+		lsock_unref(ls);	/* open conns keep their own reference */
 	}
 	committer_stop();
 	delivery_stop();
