@@ -23,6 +23,7 @@
 #include "daemon/log.h"
 #include "daemon/runtime.h"
 #include "daemon/util.h"
+#include "tls/tls.h"
 
 #define CONTROL_POLL_MS 1000
 #define CONTROL_NAP_MS 100
@@ -171,6 +172,7 @@ control_main(void *arg)
 			continue;
 		(void)wait_notifications(&dirty);
 	}
+	tls_thread_cleanup();	/* snapshots build TLS contexts here */
 	return NULL;
 }
 

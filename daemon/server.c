@@ -56,6 +56,7 @@
 #include "daemon/queue_id.h"
 #include "daemon/runtime.h"
 #include "daemon/util.h"
+#include "tls/tls.h"
 
 #define KIND_CONN 1
 #define KIND_LSOCK 2
@@ -166,6 +167,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&work_lock);
 		conn_handle(c);
 	}
+	tls_thread_cleanup();
 	return NULL;
 }
 

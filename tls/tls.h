@@ -57,6 +57,10 @@ struct tls_conn;
 /* Initialise the library once per process.  Returns 0 or -1. */
 int tls_global_init(void);
 void tls_global_cleanup(void);
+/* Frees what wolfSSL keeps per thread (Debian's build has FP_ECC with
+ * thread-local fixed-point caches, about 3 KiB per cached point): call
+ * at the end of every thread that did TLS. */
+void tls_thread_cleanup(void);
 
 /* Parse "TLSv1.2" / "TLSv1.3" / "TLSv1.1" / "TLSv1" (case-insensitive).
  * Returns 0 and sets *out, or -1 for an unknown name (SSLv2/SSLv3 are

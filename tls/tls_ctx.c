@@ -40,6 +40,8 @@
  */
 #include "tls/tls_internal.h"
 
+#include <wolfssl/wolfcrypt/ecc.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -114,7 +116,16 @@ tls_global_init(void)
 void
 tls_global_cleanup(void)
 {
+	tls_thread_cleanup();
 	wolfSSL_Cleanup();
+}
+
+void
+tls_thread_cleanup(void)
+{
+#ifdef FP_ECC
+	wc_ecc_fp_free();
+#endif
 }
 
 static const struct {

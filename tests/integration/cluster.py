@@ -228,9 +228,10 @@ class Pg:
         return rows[0][0] if rows else None
 
     def load_postern(self, db):
-        """Creates database db owned by postern with the schema and every
-        migration, in order (what scripts/db-load.sh does; that script only
-        knows the private cluster in var/pg)."""
+        """Creates database db owned by postern with the current schema
+        (sql/schema.sql in one transaction, what scripts/db-load.sh does
+        for a new database; that script only knows the private cluster in
+        var/pg)."""
         if self.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'postern'", "postgres",
                      "postgres") == [["0"]]:
             self.psql("CREATE ROLE postern LOGIN", "postgres", "postgres")
@@ -238,12 +239,9 @@ class Pg:
                   "postgres", "postgres")
         self.psql("CREATE EXTENSION IF NOT EXISTS pgcrypto", "postgres", db)
         files = [os.path.join(ROOT, "sql", "schema.sql")]
-        mig = os.path.join(ROOT, "sql", "migrations")
-        files += [os.path.join(mig, f) for f in sorted(os.listdir(mig))
-                  if re.match(r"^[0-9]{3}_.*\.sql$", f)]
         env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
         for f in files:
-            p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+            p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1",
                                 "-h", self.run, "-p", str(self.port), "-U", "postern", "-d", db,
                                 "-f", f], capture_output=True, text=True, timeout=120, env=env)
             if p.returncode != 0:

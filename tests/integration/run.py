@@ -122,15 +122,18 @@ def main():
         # The final clean stop: exit status 0 (LeakSanitizer exits 23 when
         # the sanitizer build leaked) and no sanitizer report in the log.
         try:
-            offset = env.daemon.log_size()
-            env.close()
-            reports = env.daemon.sanitizer_reports(offset)
-            if reports:
-                raise harness.TestFailure("sanitizer report at stop: %s" % reports[0])
+            try:
+                offset = env.daemon.log_size()
+                env.daemon.stop()
+                reports = env.daemon.sanitizer_reports(offset)
+                if reports:
+                    raise harness.TestFailure("sanitizer report at stop: %s" % reports[0])
+            finally:
+                keep_log(env, "final")      # before the temporary directory goes
+                env.close()
         except Exception as e:
             failed += 1
             print("FAIL teardown: %s" % one_line(e))
-            keep_log(env, "teardown")
     if verbose:
         print("runtime %.1f s" % (time.monotonic() - t0))
     print("integration: %d passed, %d failed" % (passed, failed))
