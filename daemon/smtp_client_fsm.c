@@ -447,12 +447,14 @@ static void
 normalise(const struct smtpc *c, struct smtp_client_reply *r,
     const char *cmd)
 {
+	struct smtp_client_reply got = *r;
 	int k = r->code / 100;
 
 	if (k == 2 || k == 4 || k == 5)
 		return;
+	/* From a copy: smtp_reply_set() clears r first. */
 	smtp_reply_set(r, 451, "4.5.0", "%s gave an unexpected reply to %s: "
-	    "%d %s", c->peer, cmd, r->code, r->text);
+	    "%d %s", c->peer, cmd, got.code, got.text);
 }
 
 static const char *
