@@ -821,7 +821,8 @@ smtpc_feed(struct smtpc *c, const void *p, size_t n)
 			smtpc_io_failed(c, "input buffer full", 0);
 			return;
 		}
-		(void)smtp_reply_reader_add(&c->rd, b, take);
+		if (take > 0)
+			(void)smtp_reply_reader_add(&c->rd, b, take);
 		b += take;
 		n -= take;
 		process(c);

@@ -299,7 +299,8 @@ take(struct smtpc *c)
 	size_t n = buf_unread(out);
 
 	assert_true(n < sizeof(s));
-	memcpy(s, buf_data(out), n);
+	if (n > 0)
+		memcpy(s, buf_data(out), n);
 	s[n] = '\0';
 	buf_reset(out);
 	return s;
