@@ -259,8 +259,9 @@ open_phase(const struct smtpc *c)
 	case SMTPC_STARTTLS:
 		return "after STARTTLS";
 	default:
-		return "";
+		break;
 	}
+	fatalx("smtpc: no open phase in state %s", smtpc_state_name(c->state));
 }
 
 /* A 421 during the open: the server is closing (RFC 5321 3.8). */
@@ -679,6 +680,44 @@ smtpc_body_sent(struct smtpc *c)
 	c->state = SMTPC_DOT;
 }
 
+/* Refuses before MAIL what the server must not see or would refuse:
+ * bad paths (RFC 5321 4.1.2), a message over its SIZE (RFC 1870 6.1).
+ * Returns 1 when some recipient is left to send. */
+static int
+tx_check(struct smtpc *c)
+{
+	struct smtp_client_reply r;
+	size_t i;
+
+	if (c->nrcpts == 0)
+		return 0;
+	if (c->sender == NULL || !path_ok(c->sender)) {
+		smtp_reply_set(&r, 553, "5.1.7", "invalid sender address (not "
+		    "sent to %s)", c->peer);
+		settle(c, &r, SET_UNDECIDED);
+		return 0;
+	}
+	for (i = 0; i < c->nrcpts; i++) {
+		if (c->rcpts[i] == NULL || c->rcpts[i][0] == '\0' ||
+		    !path_ok(c->rcpts[i])) {
+			smtp_reply_set(&c->res[i], 553, "5.1.3", "invalid "
+			    "recipient address (not sent to %s)", c->peer);
+			c->st[i] = RS_INVALID;
+		}
+	}
+	if ((c->ext & SMTPC_EXT_SIZE) && c->size_max > 0 &&
+	    c->len > c->size_max) {
+		smtp_reply_set(&r, 552, "5.3.4", "message size %zu exceeds the "
+		    "size limit %" PRIu64 " of %s", c->len, c->size_max,
+		    c->peer);
+		settle(c, &r, SET_UNDECIDED);
+		return 0;
+	}
+	for (i = 0; i < c->nrcpts && c->st[i] == RS_INVALID; i++)
+		;
+	return i < c->nrcpts;
+}
+
 void
 smtpc_begin(struct smtpc *c, const char *sender, const char *const *rcpts,
     size_t nrcpts, const uint8_t *body, size_t len,
@@ -709,33 +748,8 @@ smtpc_begin(struct smtpc *c, const char *sender, const char *const *rcpts,
 		return;
 	}
 	c->result = 0;
-	if (nrcpts == 0)
+	if (!tx_check(c))
 		return;
-	if (sender == NULL || !path_ok(sender)) {
-		smtp_reply_set(&r, 553, "5.1.7", "invalid sender address (not "
-		    "sent to %s)", c->peer);
-		settle(c, &r, SET_UNDECIDED);
-		return;
-	}
-	for (i = 0; i < nrcpts; i++) {
-		if (rcpts[i] == NULL || rcpts[i][0] == '\0' ||
-		    !path_ok(rcpts[i])) {
-			smtp_reply_set(&results[i], 553, "5.1.3", "invalid "
-			    "recipient address (not sent to %s)", c->peer);
-			c->st[i] = RS_INVALID;
-		}
-	}
-	/* RFC 1870 6.1: do not send what the server already refuses. */
-	if ((c->ext & SMTPC_EXT_SIZE) && c->size_max > 0 && len > c->size_max) {
-		smtp_reply_set(&r, 552, "5.3.4", "message size %zu exceeds the "
-		    "size limit %" PRIu64 " of %s", len, c->size_max, c->peer);
-		settle(c, &r, SET_UNDECIDED);
-		return;
-	}
-	for (i = 0; i < nrcpts && c->st[i] == RS_INVALID; i++)
-		;
-	if (i == nrcpts)
-		return;		/* nothing to send */
 	for (i = 0; i < len && !c->eight; i++)
 		c->eight = body[i] >= 0x80;
 	next_group(c);
