@@ -2,9 +2,9 @@
  * delivery.h - the delivery engine: worker threads that drain the
  * PostgreSQL queue.
  *
- * Each thread owns one PGconn and one DNS resolver.  A round claims up to
- * settings.delivery_batch due recipients with FOR UPDATE SKIP LOCKED and a
- * lease (lease_owner = this node, lease_expires = now + lease_seconds),
+ * Each thread owns one database handle (db_queue.c) and one DNS resolver.
+ * A round claims up to settings.delivery_batch due recipients with FOR
+ * UPDATE SKIP LOCKED and a lease (lease_owner = this node, lease_expires = now + lease_seconds),
  * groups them by message and destination, delivers (Maildir for local
  * domains, SMTP to the rule-chosen relay host or to the MX hosts), and
  * records each outcome: delivered, deferred with exponential backoff, or

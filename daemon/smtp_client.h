@@ -15,6 +15,9 @@
  *
  * Results are per recipient: the SMTP code, enhanced code and text of the
  * reply that decided it (RCPT refusal, or the final reply to DATA).
+ *
+ * The protocol itself is the pure state machine of smtp_client_fsm.h and
+ * the reply reader of smtp_reply.h; this API is their driver.
  */
 #ifndef POSTERN_SMTP_CLIENT_H
 #define POSTERN_SMTP_CLIENT_H
@@ -23,6 +26,7 @@
 #include <stdint.h>
 
 #include "daemon/rules.h"
+#include "daemon/smtp_reply.h"	/* struct smtp_client_reply */
 
 struct smtp_client_params {
 	const char *helo_name;	/* our host name for EHLO */
@@ -38,14 +42,6 @@ struct smtp_client_params {
 	int data_timeout;	/* seconds, final reply to DATA (10 min) */
 };
 
-struct smtp_client_reply {
-	int code;		/* never 0 once filled: a failure with no
-				 * server reply (connection lost, timeout,
-				 * TLS policy) is a synthesized 4xx whose
-				 * text says what happened */
-	char ecode[16];		/* "" when the server gave none */
-	char text[512];		/* the reply text, lines joined by " / " */
-};
 
 struct smtp_client;
 
@@ -75,11 +71,5 @@ void smtp_client_close(struct smtp_client *c);
 const char *smtp_client_tls_version(const struct smtp_client *c);
 const char *smtp_client_tls_cipher(const struct smtp_client *c);
 int smtp_client_tls_verified(const struct smtp_client *c);
-
-/* Pure reply parser, exposed for unit tests: feeds one line (without
- * CRLF).  Returns 1 when the reply is complete (last line "ddd "), 0 when
- * more lines follow ("ddd-"), -1 on a malformed line.  r accumulates. */
-int smtp_client_parse_line(const char *line, size_t len,
-    struct smtp_client_reply *r);
 
 #endif
