@@ -21,8 +21,9 @@
 
 #include "daemon/delivery_internal.h"
 #include "daemon/log.h"
-#include "daemon/server.h"
+#include "daemon/runtime.h"
 #include "daemon/util.h"
+#include "tls/tls.h"
 
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
@@ -149,7 +150,7 @@ delivery_main(void *arg)
 		}
 		seen = wake_seq;
 		pthread_mutex_unlock(&wake_lock);
-		c = server_config();
+		c = runtime_config();
 		if (c != NULL) {
 			dns_update(t, c);
 			if (t->dns != NULL && !c->delivery_paused)
@@ -168,17 +169,15 @@ delivery_main(void *arg)
 	dns_free(t->dns);
 	db_close(t->db);
 	free(t);
+	tls_thread_cleanup();	/* the SMTP client's TLS */
 	return NULL;
 }
 
 int
-delivery_start(const char *conninfo, const char *node, int n)
+delivery_start(const char *node, int n)
 {
 	int i;
 
-	/* Until server.c sets it for every module. */
-	if (db_conninfo()[0] == '\0')
-		db_set_conninfo(conninfo);
 	d_node = xstrdup(node);
 	threads = xcalloc((size_t)n, sizeof(*threads));
 	for (i = 0; i < n; i++) {

@@ -23,7 +23,7 @@
 #define POSTERN_DELIVERY_H
 
 /* Starts n threads.  Returns 0 or -1. */
-int delivery_start(const char *conninfo, const char *node, int n);
+int delivery_start(const char *node, int n);
 /* Wakes idle threads (new mail or a manual retry). Any thread. */
 void delivery_wake(void);
 /* Stops the threads after their current destination, then releases every

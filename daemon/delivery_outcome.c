@@ -25,7 +25,7 @@
 #include "daemon/delivery_internal.h"
 #include "daemon/dsn.h"
 #include "daemon/log.h"
-#include "daemon/server.h"
+#include "daemon/queue_id.h"
 #include "daemon/smtp_session.h"
 #include "daemon/util.h"
 
@@ -150,7 +150,7 @@ dlv_finish(struct dlv_thread *t, const struct config *c,
 		expire(c, m, &d[i], now);
 	made = make_dsn(c, m, d, n, now, &b) == 0;
 	if (made) {
-		dsn.id = server_new_queue_id();
+		dsn.id = queue_id_new();
 		dsn.data = buf_data(&b);
 		dsn.len = buf_unread(&b);
 		dsn.rcpt = m->sender;

@@ -108,24 +108,6 @@ on_signal(int sig)
 
 /* Compatibility for callers not yet on queue_id.h / runtime.h
  * (delivery.c); removed when they switch. */
-uint64_t
-server_new_queue_id(void)
-{
-	return queue_id_new();
-}
-
-const char *
-server_node(void)
-{
-	return runtime_node();
-}
-
-struct config *
-server_config(void)
-{
-	return runtime_config();
-}
-
 /* ---- worker pool ---- */
 
 static void
@@ -663,7 +645,7 @@ threads_start(const struct server_opts *o)
 	if (committer_start(o->conninfo, o->node,
 	    loop_cfg->db_connections) == -1)
 		return EX_OSERR;
-	if (delivery_start(o->conninfo, o->node,
+	if (delivery_start(o->node,
 	    loop_cfg->delivery_threads) == -1)
 		return EX_OSERR;
 	if (workers_start(loop_cfg->worker_threads) == -1)

@@ -24,13 +24,5 @@ struct server_opts {
 /* Returns 0 after a clean stop, or an EX_* code when start-up failed. */
 int server_run(const struct server_opts *o);
 
-#include <stdint.h>
-
-/* Compatibility for modules not yet switched (delivery.c); to be removed:
- * use queue_id_new(), runtime_node() and runtime_config() instead. */
-uint64_t server_new_queue_id(void);
-const char *server_node(void);
-struct config;
-struct config *server_config(void);
 
 #endif
