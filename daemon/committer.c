@@ -20,7 +20,7 @@
 
 #include "daemon/log.h"
 #include "daemon/pgarr.h"
-#include "daemon/rules.h"
+#include "daemon/vocab.h"
 #include "daemon/util.h"
 
 static const char store_sql[] =
@@ -93,7 +93,7 @@ fail:
 
 /* The route chosen at RCPT, as recipients.relay_* columns (NULL = unset). */
 static void
-route_params(const struct smtp_route *rt, struct pgarr *host,
+route_params(const struct route *rt, struct pgarr *host,
     struct pgarr *port, struct pgarr *tls, struct pgarr *vers)
 {
 	char v[64], arr[80];
@@ -104,9 +104,9 @@ route_params(const struct smtp_route *rt, struct pgarr *host,
 	else
 		pgarr_add_null(port);
 	pgarr_add_text(tls, rt->tls != RELAY_TLS_UNSET ?
-	    relay_tls_name((enum relay_tls)rt->tls) : NULL);
+	    relay_tls_name(rt->tls) : NULL);
 	if (rt->versions != 0) {
-		rules_versions_text(rt->versions, v, sizeof(v));
+		tls_versions_text(rt->versions, v, sizeof(v));
 		snprintf(arr, sizeof(arr), "{%s}", v);
 		pgarr_add_text(vers, arr);
 	} else {
@@ -135,43 +135,40 @@ store_batch(struct committer *c, struct committer_job *jobs, int *count)
 	for (i = 0; i < NPARAMS; i++)
 		pgarr_init(&a[i], oids[i]);
 	for (j = jobs; j != NULL; j = j->next) {
-		const struct smtp_session *s = j->s;
-		struct smtp_tx *tx = s->tx;
+		struct store_request *q = j->req;
+		size_t hl = buf_unread(&q->headers);
 		unsigned k;
 		uint8_t *body;
 
-		pgarr_add_int8(&a[0], (int64_t)tx->id);
+		pgarr_add_int8(&a[0], (int64_t)q->id);
 		pgarr_add_text(&a[1], c_node);
-		pgarr_add_text(&a[2], tx->sender.addr);
-		pgarr_add_int8(&a[3], (int64_t)(spool_size(&tx->body) +
-		    buf_unread(&tx->headers)));
-		pgarr_add_text(&a[4], s->client_addr);
-		pgarr_add_text(&a[5], s->helo);
-		pgarr_add_text(&a[6], s->p.listener);
-		pgarr_add_text(&a[7], s->tls ? s->tls_version : NULL);
-		pgarr_add_text(&a[8], s->tls ? s->tls_cipher : NULL);
-		pgarr_add_text(&a[9], s->auth_user[0] ? s->auth_user : NULL);
-		/* Rule-added headers go first, then Received: and the
+		pgarr_add_text(&a[2], q->sender.addr);
+		pgarr_add_int8(&a[3], (int64_t)store_request_length(q));
+		pgarr_add_text(&a[4], q->client_addr);
+		pgarr_add_text(&a[5], q->helo);
+		pgarr_add_text(&a[6], q->listener);
+		pgarr_add_text(&a[7], q->tls_version[0] ? q->tls_version : NULL);
+		pgarr_add_text(&a[8], q->tls_version[0] ? q->tls_cipher : NULL);
+		pgarr_add_text(&a[9], q->auth_user[0] ? q->auth_user : NULL);
+		/* The headers (rules', then Received:) go on top of the
 		 * message as spooled. */
-		body = pgarr_add_space(&a[10], buf_unread(&tx->headers) +
-		    spool_size(&tx->body));
-		if (buf_unread(&tx->headers) > 0)
-			memcpy(body, buf_data(&tx->headers),
-			    buf_unread(&tx->headers));
-		if (spool_read_all(&tx->body, body +
-		    buf_unread(&tx->headers)) == -1) {
+		body = pgarr_add_space(&a[10], hl + spool_size(&q->body));
+		if (hl > 0)
+			memcpy(body, buf_data(&q->headers), hl);
+		if (spool_read_all(&q->body, body + hl) == -1) {
 			log_warnx("committer%d: cannot read spooled body", c->no);
 			goto out;
 		}
-		for (k = 0; k < tx->nrcpts; k++) {
-			pgarr_add_int8(&a[11], (int64_t)tx->id);
-			pgarr_add_int4(&a[12], (int32_t)k);
-			const struct smtp_route *rt = &tx->rcpts[k].route;
+		for (k = 0; k < q->nrcpts; k++) {
+			const struct route *rt = &q->rcpts[k].route;
 
-			pgarr_add_text(&a[13], tx->rcpts[k].addr.addr);
+			pgarr_add_int8(&a[11], (int64_t)q->id);
+			pgarr_add_int4(&a[12], (int32_t)k);
+			pgarr_add_text(&a[13], q->rcpts[k].addr.addr);
 			route_params(rt, &a[14], &a[15], &a[16], &a[17]);
-			pgarr_add_text(&a[18], rt->verify == 0 ? NULL :
-			    rt->verify == 2 ? "true" : "false");
+			pgarr_add_text(&a[18], rt->verify == RELAY_VERIFY_UNSET ?
+			    NULL : rt->verify == RELAY_VERIFY_YES ? "true" :
+			    "false");
 		}
 		n++;
 	}
@@ -204,17 +201,16 @@ out:
 }
 
 static void
-log_stored(const struct committer_job *j)
+log_stored(const struct store_request *q)
 {
-	const struct smtp_session *s = j->s;
 	char qid[17], esc[300];
 
-	smtp_queue_id(s->tx->id, qid);
-	log_info("%s queued from=<%s> size=%zu nrcpt=%u session=%016" PRIx64
-	    " client=%s%s%s", qid, log_escape(esc, sizeof(esc),
-	    s->tx->sender.addr, strlen(s->tx->sender.addr)),
-	    spool_size(&s->tx->body), s->tx->nrcpts, s->id, s->client_addr,
-	    s->tls ? " tls=" : "", s->tls ? s->tls_version : "");
+	smtp_queue_id(q->id, qid);
+	log_info("%s queued from=<%s> size=%" PRIu64 " nrcpt=%u session=%016"
+	    PRIx64 " client=%s%s%s", qid, log_escape(esc, sizeof(esc),
+	    q->sender.addr, strlen(q->sender.addr)), q->size, q->nrcpts,
+	    q->session_id, q->client_addr, q->tls_version[0] ? " tls=" : "",
+	    q->tls_version);
 }
 
 static void *
@@ -256,7 +252,10 @@ committer_main(void *arg)
 		for (j = batch; j != NULL; j = next) {
 			next = j->next;
 			if (res == SMTP_OK)
-				log_stored(j);
+				log_stored(j->req);
+			store_request_free(j->req);
+			j->req = NULL;
+			/* Last touch: the job lives in the conn it wakes. */
 			j->done(j, res);
 		}
 	}

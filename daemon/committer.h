@@ -1,7 +1,8 @@
 /*
  * committer.h - group commit of accepted messages into PostgreSQL.
  *
- * Sessions that finished DATA hand a store job to the committer.  A small
+ * Sessions that finished DATA hand a store job (a store request,
+ * store_request.h, and a completion) to the committer.  A small
  * pool of committer threads, each owning one PGconn, takes every job that is
  * waiting (up to COMMITTER_BATCH) and writes the whole batch - messages,
  * bodies, recipients - with ONE prepared statement (binary array
@@ -14,10 +15,10 @@
  * commits the next one gathers, which is where the throughput comes from
  * (PERFORMANCE.md "group commit").
  *
- * Threads: committer_submit() may be called from any thread; completions
+ * Threads: committer_submit() may be called from any thread and takes
+ * ownership of job->req (freed before the completion runs); completions
  * run on a committer thread and must only hand the result back to the
- * session's owner (they must not touch the session).  The job's data
- * (session transaction) must stay untouched until completion.
+ * session's owner (they must not touch the session).
  */
 #ifndef POSTERN_COMMITTER_H
 #define POSTERN_COMMITTER_H
@@ -25,12 +26,13 @@
 #include <stdint.h>
 
 #include "daemon/smtp_session.h"
+#include "daemon/store_request.h"
 
 #define COMMITTER_BATCH 128
 
 struct committer_job {
 	struct committer_job *next;
-	const struct smtp_session *s;	/* read-only until completion */
+	struct store_request *req;	/* the committer's from submit on */
 	void (*done)(struct committer_job *job, enum smtp_result r);
 	void *arg;
 };

@@ -71,7 +71,7 @@ conn_start(struct conn *c)
 	h.new_id = hook_new_id;
 	c->s = smtp_session_new(&p, &h, session_id(), c->peer, 0);
 	log_info("%016" PRIx64 " smtp connect client=%s:%d listener=%s",
-	    c->s->id, c->peer, c->peer_port, c->lcfg->name);
+	    smtp_session_id(c->s), c->peer, c->peer_port, c->lcfg->name);
 	if (c->lcfg->mode == LISTENER_IMPLICIT) {
 		c->tls = tls_conn_new_server(c->lcfg->tls, c->fd);
 		if (c->tls == NULL) {
@@ -99,16 +99,16 @@ store_done(struct committer_job *job, enum smtp_result r)
 static enum smtp_result
 auth_check(struct conn *c)
 {
-	struct smtp_session *s = c->s;
 	const struct config_account *a;
 	char user[ADDR_MAX + 1];
 
-	str_copy(user, s->req_user, sizeof(user));
+	str_copy(user, smtp_session_auth_user(c->s), sizeof(user));
 	str_lower(user);
 	a = config_account(c->cfg, user);
 	if (a != NULL && (!a->enabled || a->hash == NULL))
 		a = NULL;
-	if (passwd_verify(a ? a->hash : NULL, s->req_pass) && a != NULL)
+	if (passwd_verify(a ? a->hash : NULL, smtp_session_auth_pass(c->s)) &&
+	    a != NULL)
 		return SMTP_OK;
 	return SMTP_PERMFAIL;
 }
@@ -119,14 +119,14 @@ auth_check(struct conn *c)
 static int
 auth_penalty(struct conn *c)
 {
-	return db_node_auth_penalty(c->peer, c->s->id);
+	return db_node_auth_penalty(c->peer, smtp_session_id(c->s));
 }
 
 static void
 auth_record_failure(struct conn *c)
 {
-	db_node_auth_failed(c->peer, c->s->req_user, runtime_node(),
-	    c->s->id);
+	db_node_auth_failed(c->peer, smtp_session_auth_user(c->s),
+	    runtime_node(), smtp_session_id(c->s));
 }
 
 /* Serve the session's outstanding request.  STEP_RETURN when the conn was
@@ -135,20 +135,21 @@ static enum step
 serve_request(struct conn *c)
 {
 	struct smtp_session *s = c->s;
+	enum smtp_req req = smtp_session_request(s);
 
-	switch (s->req) {
+	switch (req) {
+	case SMTP_REQ_NONE:
+		return STEP_CONTINUE;
 	case SMTP_REQ_CLOSE:
-		server_close(c, s->close_reason[0] ? s->close_reason : "closed");
+		server_close(c, smtp_session_close_reason(s));
 		return STEP_RETURN;
 	case SMTP_REQ_STARTTLS:
 		if (c->lcfg->tls == NULL) {
 			server_close(c, "starttls without tls context");
 			return STEP_RETURN;
 		}
-		if (s->discarded > 0)
-			log_info("%016" PRIx64 " smtp starttls discarded=%zu "
-			    "(plaintext sent after STARTTLS)", s->id,
-			    s->discarded);
+		/* The handshake runs first; the session leaves WAIT when
+		 * smtp_session_tls_started() reports it. */
 		c->tls = tls_conn_new_server(c->lcfg->tls, c->fd);
 		if (c->tls == NULL) {
 			/* The 220 is out: the client expects TLS now. */
@@ -156,7 +157,6 @@ serve_request(struct conn *c)
 			return STEP_RETURN;
 		}
 		c->handshaking = 1;
-		s->req = SMTP_REQ_NONE;
 		return STEP_CONTINUE;
 	case SMTP_REQ_AUTH: {
 		int penalty = auth_penalty(c);
@@ -167,14 +167,15 @@ serve_request(struct conn *c)
 			/* Shared across nodes: too many failures from this
 			 * address within settings.auth_throttle_window. */
 			log_info("%016" PRIx64 " smtp auth refused client=%s "
-			    "reason=throttled", s->id, c->peer);
+			    "reason=throttled", smtp_session_id(s), c->peer);
 			smtp_session_resume_auth_throttled(s);
 			return STEP_CONTINUE;
 		}
 		r = auth_check(c);
 		delay = 1000 * (int64_t)penalty;
 		if (r != SMTP_OK) {
-			int64_t local = 1000 * (int64_t)(s->auth_failures + 1);
+			int64_t local = 1000 *
+			    (int64_t)(smtp_session_auth_failures(s) + 1);
 
 			auth_record_failure(c);
 			if (local > delay)
@@ -193,15 +194,16 @@ serve_request(struct conn *c)
 	}
 	case SMTP_REQ_STORE:
 		memset(&c->job, 0, sizeof(c->job));
-		c->job.s = s;
+		c->job.req = smtp_session_take_store(s);
+		if (c->job.req == NULL)
+			fatalx("conn: STORE request without a message");
 		c->job.done = store_done;
 		c->job.arg = c;
 		server_park(c, 0);
 		committer_submit(&c->job);
 		return STEP_RETURN;
-	default:
-		return STEP_CONTINUE;
 	}
+	fatalx("conn: unknown session request %d", (int)req);
 }
 
 /* Write pending output.  STEP_RETURN when re-armed or closed. */
@@ -209,13 +211,14 @@ static enum step
 flush_out(struct conn *c)
 {
 	struct smtp_session *s = c->s;
+	const void *out;
+	size_t len;
 
-	while (buf_unread(&s->out) > 0) {
+	while ((out = smtp_session_output(s, &len)), len > 0) {
 		size_t n = 0;
 
 		if (c->tls != NULL) {
-			enum tls_io r = tls_conn_write(c->tls, buf_data(&s->out),
-			    buf_unread(&s->out), &n);
+			enum tls_io r = tls_conn_write(c->tls, out, len, &n);
 
 			if (r == TLS_IO_WANT_WRITE || r == TLS_IO_WANT_READ) {
 				server_arm(c, r == TLS_IO_WANT_WRITE);
@@ -226,8 +229,7 @@ flush_out(struct conn *c)
 				return STEP_RETURN;
 			}
 		} else {
-			ssize_t w = write(c->fd, buf_data(&s->out),
-			    buf_unread(&s->out));
+			ssize_t w = write(c->fd, out, len);
 
 			if (w < 0) {
 				if (errno == EINTR)
@@ -242,9 +244,8 @@ flush_out(struct conn *c)
 			n = (size_t)w;
 		}
 		c->bytes_out += n;
-		buf_consume(&s->out, n);
+		smtp_session_output_done(s, n);
 	}
-	buf_compact(&s->out);
 	return STEP_CONTINUE;
 }
 
@@ -257,7 +258,7 @@ handshake(struct conn *c)
 	case TLS_IO_OK:
 		c->handshaking = 0;
 		log_info("%016" PRIx64 " smtp tls established client=%s "
-		    "version=%s cipher=%s", c->s->id, c->peer,
+		    "version=%s cipher=%s", smtp_session_id(c->s), c->peer,
 		    tls_conn_version(c->tls), tls_conn_cipher(c->tls));
 		smtp_session_tls_started(c->s, tls_conn_version(c->tls),
 		    tls_conn_cipher(c->tls));
@@ -338,7 +339,7 @@ conn_handle(struct conn *c)
 			return;
 		break;
 	case CONN_EV_TIMEOUT:
-		if (c->handshaking || c->s->state == SMTP_S_CLOSED) {
+		if (c->handshaking || smtp_session_closing(c->s)) {
 			server_close(c, "timeout");
 			return;
 		}
@@ -361,20 +362,20 @@ conn_handle(struct conn *c)
 		}
 		if (flush_out(c) == STEP_RETURN)
 			return;
-		if (c->s->req != SMTP_REQ_NONE) {
+		if (smtp_session_request(c->s) != SMTP_REQ_NONE) {
 			if (serve_request(c) == STEP_RETURN)
 				return;
 			continue;
 		}
 		if (smtp_session_wants_input(c->s)) {
-			size_t held = buf_unread(&c->s->in);
+			size_t held = smtp_session_input_held(c->s);
 
 			/* Complete lines held back while the output was over
 			 * its high-water mark come first: no socket event
 			 * will announce them once the client has sent all. */
 			if (held > 0) {
 				smtp_session_process(c->s);
-				if (buf_unread(&c->s->in) != held)
+				if (smtp_session_input_held(c->s) != held)
 					continue;
 			}
 			if (read_in(c) == STEP_RETURN)

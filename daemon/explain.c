@@ -8,8 +8,10 @@
  * For each stage (connect, ehlo, mail, each rcpt, data) it prints the rules
  * considered with "match"/"no match", then the decisions: AUTH offered on
  * this connection, the SMTP reply, the route chosen for each recipient, the
- * headers added.  Built-in policy (unknown local user, relay access) is
- * reported too, so the output is what a real session would get.
+ * headers added.  Every stage goes through policy_decide(), the function a
+ * live session's policy hook calls, so built-in policy (unknown local
+ * user, relay access) is included and the output is what a real session
+ * would get.
  */
 #include "daemon/explain.h"
 
@@ -51,27 +53,130 @@ print_reply(const struct rules_result *res, const char *dflt)
 static const char *
 mechs_text(unsigned m)
 {
-	if ((m & SMTP_AUTH_PLAIN) && (m & SMTP_AUTH_LOGIN))
+	if ((m & AUTH_MECH_PLAIN) && (m & AUTH_MECH_LOGIN))
 		return "PLAIN LOGIN";
-	if (m & SMTP_AUTH_PLAIN)
+	if (m & AUTH_MECH_PLAIN)
 		return "PLAIN";
-	if (m & SMTP_AUTH_LOGIN)
+	if (m & AUTH_MECH_LOGIN)
 		return "LOGIN";
 	return "not offered";
+}
+
+/* The facts a session would have, from the command line. */
+static void
+facts_from(const struct rules_ctx *x, const struct addr *from,
+    struct smtp_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->tls = x->tls;
+	f->client_addr = x->client_addr;
+	f->listener = x->listener;
+	f->listener_port = x->listener_port;
+	f->auth_user = x->auth_user != NULL ? x->auth_user : "";
+	f->helo = x->helo;
+	f->sender = from;
+}
+
+/* One stage through policy_decide(), the function live sessions use. */
+static enum smtp_result
+stage(const struct config *c, enum smtp_stage st, const struct smtp_facts *f,
+    const char *dflt, struct policy_decision *d)
+{
+	policy_decide(c, st, f, d, trace, NULL);
+	if (d->by == POLICY_BY_BUILTIN)
+		printf("  => %d %s %s   (built-in policy)\n", d->reply.code,
+		    d->reply.ecode, d->reply.text);
+	else
+		print_reply(&d->rules, dflt);
+	return d->result;
+}
+
+static void
+print_route(const struct route *rt)
+{
+	char vers[64];
+
+	if (rt->host[0] == '\0' && rt->tls == RELAY_TLS_UNSET &&
+	    rt->versions == 0) {
+		printf("  => route: default (MX lookup, opportunistic "
+		    "TLS per settings.use_starttls_out)\n");
+		return;
+	}
+	tls_versions_text(rt->versions, vers, sizeof(vers));
+	printf("  => route: relay_host=%s relay_port=%d relay_tls=%s "
+	    "relay_tls_versions=%s verify=%s\n", rt->host[0] ? rt->host :
+	    "(MX)", rt->port, relay_tls_name(rt->tls), vers[0] ? vers : "(any)",
+	    rt->verify == RELAY_VERIFY_YES ? "yes" :
+	    rt->verify == RELAY_VERIFY_NO ? "no" : "default");
+}
+
+static int
+explain_stages(const struct config *c, const struct rules_ctx *x,
+    const struct addr *from, const struct addr *to, size_t nto)
+{
+	struct store_rcpt ok[EXPLAIN_MAX_RCPTS];
+	struct policy_decision d;
+	struct smtp_facts f;
+	size_t nok = 0, i;
+
+	facts_from(x, from, &f);
+	printf("transaction: client=%s listener=%s port=%d tls=%s auth_user=%s "
+	    "helo=%s from=<%s> size=%llu\n", f.client_addr, f.listener,
+	    f.listener_port, f.tls ? "yes" : "no",
+	    f.auth_user[0] ? f.auth_user : "-", f.helo, from->addr,
+	    (unsigned long long)x->size);
+	printf("%zu enabled rule(s)\n\nstage connect\n", c->rules.n);
+	stage(c, SMTP_STAGE_CONNECT, &f, "220 greeting", &d);
+	printf("stage ehlo\n");
+	stage(c, SMTP_STAGE_EHLO, &f, "250", &d);
+	printf("  => AUTH on this connection (%s): %s\n", f.tls ? "TLS" :
+	    "plain", mechs_text(policy_auth_offered(c, &f, f.tls, NULL,
+	    NULL)));
+	printf("stage mail\n");
+	stage(c, SMTP_STAGE_MAIL, &f, "250 2.1.0 Ok", &d);
+	for (i = 0; i < nto; i++) {
+		f.rcpt = &to[i];
+		printf("stage rcpt <%s> (%s)\n", to[i].addr,
+		    to[i].domain[0] == '\0' ||
+		    config_domain_is_local(c, to[i].domain) ? "local" :
+		    "relaying");
+		if (stage(c, SMTP_STAGE_RCPT, &f, "250 2.1.5 Ok", &d) ==
+		    SMTP_OK) {
+			/* Only accepted recipients reach DATA. */
+			memset(&ok[nok], 0, sizeof(ok[nok]));
+			ok[nok].addr = to[i];
+			ok[nok].route = d.rules.route;
+			nok++;
+		}
+		print_route(&d.rules.route);
+	}
+	f.rcpt = NULL;
+	f.rcpts = ok;
+	f.nrcpts = nok;
+	f.size = x->size;
+	printf("stage data\n");
+	if (nto > 0 && nok == 0) {
+		printf("  => 554 5.5.1 Error: no valid recipients (built-in "
+		    "policy)\n");
+		return EX_OK;
+	}
+	stage(c, SMTP_STAGE_DATA, &f, "250 2.0.0 queued", &d);
+	for (i = 0; i < d.rules.nheaders; i++)
+		printf("  => add header: %s: %s\n", d.rules.headers[i]->hname,
+		    d.rules.headers[i]->hvalue);
+	return EX_OK;
 }
 
 int
 explain_main(const char *conninfo, const char *node, int argc, char **argv)
 {
 	struct rules_ctx x;
-	struct rules_result res;
-	struct rules_rcpt rcpts[EXPLAIN_MAX_RCPTS];
 	struct addr to[EXPLAIN_MAX_RCPTS], from;
 	struct config *c;
 	struct db *db;
-	char err[512], vers[64];
-	size_t nto = 0, nok = 0, i;
-	int a, rc = EX_OK;
+	char err[512];
+	size_t nto = 0;
+	int a, rc;
 
 	memset(&x, 0, sizeof(x));
 	memset(&from, 0, sizeof(from));
@@ -135,82 +240,7 @@ explain_main(const char *conninfo, const char *node, int argc, char **argv)
 		fprintf(stderr, "explain: %s\n", err);
 		return EX_CONFIG;
 	}
-	x.sender = from.addr;
-	x.sender_domain = from.domain;
-	x.sender_local = from.domain[0] && config_domain_is_local(c, from.domain);
-	printf("transaction: client=%s listener=%s port=%d tls=%s auth_user=%s "
-	    "helo=%s from=<%s> size=%llu\n", x.client_addr, x.listener,
-	    x.listener_port, x.tls ? "yes" : "no",
-	    x.auth_user ? x.auth_user : "-", x.helo, from.addr,
-	    (unsigned long long)x.size);
-	printf("%zu enabled rule(s)\n\nstage connect\n", c->rules.n);
-	rules_eval(&c->rules, RULES_CONNECT, &x, &res, trace, NULL);
-	print_reply(&res, "220 greeting");
-	printf("stage ehlo\n");
-	rules_eval(&c->rules, RULES_EHLO, &x, &res, trace, NULL);
-	print_reply(&res, "250");
-	printf("  => AUTH on this connection (%s): %s\n", x.tls ? "TLS" :
-	    "plain", mechs_text(x.tls ? res.auth_tls : res.auth_plain));
-	printf("stage mail\n");
-	rules_eval(&c->rules, RULES_MAIL, &x, &res, trace, NULL);
-	print_reply(&res, "250 2.1.0 Ok");
-	for (i = 0; i < nto; i++) {
-		struct smtp_reply r;
-		char lower[ADDR_MAX + 1];
-		const struct config_account *acct;
-
-		rcpts[i].addr = to[i].addr;
-		rcpts[i].domain = to[i].domain;
-		rcpts[i].local = config_domain_is_local(c, to[i].domain);
-		x.rcpt = rcpts[i];
-		printf("stage rcpt <%s> (%s)\n", to[i].addr, rcpts[i].local ?
-		    "local" : "relaying");
-		rules_eval(&c->rules, RULES_RCPT, &x, &res, trace, NULL);
-		memset(&r, 0, sizeof(r));
-		str_copy(lower, to[i].addr, sizeof(lower));
-		str_lower(lower);
-		acct = config_account(c, lower);
-		if (res.reply == REPLY_REJECT || res.reply == REPLY_TEMPFAIL)
-			print_reply(&res, "");
-		else if (rcpts[i].local && (acct == NULL || !acct->enabled))
-			printf("  => 550 5.1.1 user unknown (built-in policy)\n");
-		else if (!rcpts[i].local && res.reply != REPLY_ACCEPT &&
-		    (x.auth_user == NULL || x.auth_user[0] == '\0'))
-			printf("  => 554 5.7.1 relay access denied (built-in "
-			    "policy)\n");
-		else {
-			print_reply(&res, "250 2.1.5 Ok");
-			/* Only accepted recipients reach DATA. */
-			rcpts[nok++] = rcpts[i];
-		}
-		if (res.relay_host[0] != '\0' || res.relay_tls != RELAY_TLS_UNSET ||
-		    res.relay_versions != 0) {
-			rules_versions_text(res.relay_versions, vers, sizeof(vers));
-			printf("  => route: relay_host=%s relay_port=%d "
-			    "relay_tls=%s relay_tls_versions=%s verify=%s\n",
-			    res.relay_host[0] ? res.relay_host : "(MX)",
-			    res.relay_port, relay_tls_name(res.relay_tls),
-			    vers[0] ? vers : "(any)", res.relay_verify == 2 ?
-			    "yes" : res.relay_verify == 1 ? "no" : "default");
-		} else {
-			printf("  => route: default (MX lookup, opportunistic "
-			    "TLS per settings.use_starttls_out)\n");
-		}
-	}
-	x.rcpts = rcpts;
-	x.nrcpts = nok;
-	printf("stage data\n");
-	if (nto > 0 && nok == 0) {
-		printf("  => 554 5.5.1 Error: no valid recipients (built-in "
-		    "policy)\n");
-		config_unref(c);
-		return rc;
-	}
-	rules_eval(&c->rules, RULES_DATA, &x, &res, trace, NULL);
-	print_reply(&res, "250 2.0.0 queued");
-	for (i = 0; i < res.nheaders; i++)
-		printf("  => add header: %s: %s\n", res.headers[i]->hname,
-		    res.headers[i]->hvalue);
+	rc = explain_stages(c, &x, &from, to, nto);
 	config_unref(c);
 	return rc;
 }

@@ -1,169 +1,195 @@
 /*
  * policy.c - decisions for a session over a snapshot.  See policy.h.
+ *
+ * policy_decide() builds the rules' view of the transaction (struct
+ * rules_ctx) from the session's facts, evaluates the rules at the stage and
+ * adds the built-in policy.  At DATA the rules see every accepted
+ * recipient: the array is allocated for the message (bounded by
+ * max_recipients), not cut at a fixed size.
  */
 #include "daemon/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "daemon/rules.h"
+#include "daemon/log.h"
 #include "daemon/util.h"
 
-#define POLICY_MAX_RCPTS 1000
-
 static void
-set_reply(struct smtp_reply *r, int code, const char *ecode, const char *addr,
-    const char *text)
+builtin_reply(struct policy_decision *d, int code, const char *ecode,
+    const char *addr, const char *text)
 {
-	r->code = code;
-	str_copy(r->ecode, ecode, sizeof(r->ecode));
-	snprintf(r->text, sizeof(r->text), "<%.200s>: %s", addr, text);
+	d->result = SMTP_PERMFAIL;
+	d->by = POLICY_BY_BUILTIN;
+	d->reply.code = code;
+	str_copy(d->reply.ecode, ecode, sizeof(d->reply.ecode));
+	snprintf(d->reply.text, sizeof(d->reply.text), "<%.200s>: %s", addr,
+	    text);
+}
+
+/* A rule's reject or tempfail refuses.  Returns 1 when it did. */
+static int
+rule_refuses(struct policy_decision *d)
+{
+	const struct rules_result *res = &d->rules;
+
+	if (res->reply != REPLY_REJECT && res->reply != REPLY_TEMPFAIL)
+		return 0;
+	d->result = res->reply == REPLY_REJECT ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
+	d->by = POLICY_BY_RULE;
+	d->reply.code = res->code;
+	str_copy(d->reply.ecode, res->ecode, sizeof(d->reply.ecode));
+	str_copy(d->reply.text, res->text, sizeof(d->reply.text));
+	return 1;
 }
 
 static void
-rule_reply(const struct rules_result *res, struct smtp_reply *r)
-{
-	r->code = res->code;
-	str_copy(r->ecode, res->ecode, sizeof(r->ecode));
-	str_copy(r->text, res->text, sizeof(r->text));
-}
-
-static void
-base_ctx(const struct config *c, const struct smtp_session *s,
+base_ctx(const struct config *c, const struct smtp_facts *f,
     struct rules_ctx *x)
 {
 	memset(x, 0, sizeof(*x));
-	x->tls = s->tls;
-	x->client_addr = s->client_addr;
-	x->listener = s->p.listener;
-	x->listener_port = s->p.listener_port;
-	x->auth_user = s->auth_user;
-	x->helo = s->helo;
-	if (s->tx != NULL) {
-		x->sender = s->tx->sender.addr;
-		x->sender_domain = s->tx->sender.domain;
-		x->sender_local = s->tx->sender.domain[0] != '\0' &&
-		    config_domain_is_local(c, s->tx->sender.domain);
+	x->tls = f->tls;
+	x->client_addr = f->client_addr;
+	x->listener = f->listener;
+	x->listener_port = f->listener_port;
+	x->auth_user = f->auth_user;
+	x->helo = f->helo;
+	if (f->sender != NULL) {
+		x->sender = f->sender->addr;
+		x->sender_domain = f->sender->domain;
+		x->sender_local = f->sender->domain[0] != '\0' &&
+		    config_domain_is_local(c, f->sender->domain);
 	}
+	x->size = f->size;
 }
 
 static void
-rcpt_fill(const struct config *c, const struct smtp_rcpt *rc,
-    struct rules_rcpt *out)
+rcpt_fill(const struct config *c, const struct addr *a, struct rules_rcpt *out)
 {
-	out->addr = rc->addr.addr;
-	out->domain = rc->addr.domain;
+	out->addr = a->addr;
+	out->domain = a->domain;
 	/* <postmaster> without a domain is local. */
-	out->local = rc->addr.domain[0] == '\0' ||
-	    config_domain_is_local(c, rc->addr.domain);
+	out->local = a->domain[0] == '\0' ||
+	    config_domain_is_local(c, a->domain);
 }
 
-static enum smtp_result
-check_rcpt(const struct config *c, struct smtp_session *s,
-    struct smtp_rcpt *rc, struct smtp_reply *r)
+static enum rules_stage
+rules_stage_of(enum smtp_stage stage)
 {
-	struct rules_ctx x;
-	struct rules_result res;
+	switch (stage) {
+	case SMTP_STAGE_CONNECT:
+		return RULES_CONNECT;
+	case SMTP_STAGE_EHLO:
+		return RULES_EHLO;
+	case SMTP_STAGE_MAIL:
+		return RULES_MAIL;
+	case SMTP_STAGE_RCPT:
+		return RULES_RCPT;
+	case SMTP_STAGE_DATA:
+		return RULES_DATA;
+	}
+	fatalx("policy: bad stage %d", (int)stage);
+}
+
+/* The built-in policy at RCPT, after the rules did not refuse. */
+static void
+builtin_rcpt(const struct config *c, const struct smtp_facts *f,
+    const struct rules_rcpt *rr, struct policy_decision *d)
+{
 	const struct config_account *a;
 	char lower[ADDR_MAX + 1];
 
-	base_ctx(c, s, &x);
-	rcpt_fill(c, rc, &x.rcpt);
-	rules_eval(&c->rules, RULES_RCPT, &x, &res, NULL, NULL);
-	if (res.reply == REPLY_REJECT || res.reply == REPLY_TEMPFAIL) {
-		rule_reply(&res, r);
-		return res.reply == REPLY_REJECT ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
-	}
-	if (rc->addr.domain[0] == '\0')
-		return SMTP_OK;		/* <postmaster> */
-	if (x.rcpt.local) {
-		str_copy(lower, rc->addr.addr, sizeof(lower));
+	if (f->rcpt->domain[0] == '\0')
+		return;		/* <postmaster> */
+	if (rr->local) {
+		str_copy(lower, f->rcpt->addr, sizeof(lower));
 		str_lower(lower);
 		a = config_account(c, lower);
-		if (a == NULL || !a->enabled) {
-			set_reply(r, 550, "5.1.1", rc->addr.addr, "Recipient "
+		if (a == NULL || !a->enabled)
+			builtin_reply(d, 550, "5.1.1", f->rcpt->addr, "Recipient "
 			    "address rejected: User unknown in local recipient "
 			    "table");
-			return SMTP_PERMFAIL;
-		}
-	} else if (s->auth_user[0] == '\0' && res.reply != REPLY_ACCEPT) {
-		set_reply(r, 554, "5.7.1", rc->addr.addr, "Relay access denied");
-		return SMTP_PERMFAIL;
+	} else if ((f->auth_user == NULL || f->auth_user[0] == '\0') &&
+	    d->rules.reply != REPLY_ACCEPT) {
+		builtin_reply(d, 554, "5.7.1", f->rcpt->addr,
+		    "Relay access denied");
 	}
-	str_copy(rc->route.host, res.relay_host, sizeof(rc->route.host));
-	rc->route.port = res.relay_port;
-	rc->route.tls = (int)res.relay_tls;
-	rc->route.verify = res.relay_verify;
-	rc->route.versions = res.relay_versions;
-	return SMTP_OK;
-}
-
-static enum smtp_result
-check_data(const struct config *c, struct smtp_session *s,
-    struct smtp_reply *r)
-{
-	struct rules_rcpt rcpts[POLICY_MAX_RCPTS];
-	struct rules_ctx x;
-	struct rules_result res;
-	unsigned i, n = s->tx->nrcpts;
-	size_t h;
-
-	if (n > POLICY_MAX_RCPTS)
-		n = POLICY_MAX_RCPTS;
-	base_ctx(c, s, &x);
-	for (i = 0; i < n; i++)
-		rcpt_fill(c, &s->tx->rcpts[i], &rcpts[i]);
-	x.rcpts = rcpts;
-	x.nrcpts = n;
-	x.size = spool_size(&s->tx->body);
-	rules_eval(&c->rules, RULES_DATA, &x, &res, NULL, NULL);
-	if (res.reply == REPLY_REJECT || res.reply == REPLY_TEMPFAIL) {
-		rule_reply(&res, r);
-		return res.reply == REPLY_REJECT ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
-	}
-	for (h = 0; h < res.nheaders; h++)
-		buf_printf(&s->tx->headers, "%s: %s\r\n",
-		    res.headers[h]->hname, res.headers[h]->hvalue);
-	return SMTP_OK;
 }
 
 enum smtp_result
-policy_check(void *arg, struct smtp_session *s, enum smtp_stage stage,
-    struct smtp_rcpt *rcpt, struct smtp_reply *r)
+policy_decide(const struct config *c, enum smtp_stage stage,
+    const struct smtp_facts *f, struct policy_decision *d,
+    rules_trace_fn trace, void *targ)
 {
-	const struct config *c = arg;
-	static const enum rules_stage map[] = {
-		RULES_CONNECT, RULES_EHLO, RULES_MAIL, RULES_RCPT, RULES_DATA,
-	};
+	struct rules_rcpt *rcpts = NULL;
+	struct rules_ctx x;
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	d->result = SMTP_OK;
+	base_ctx(c, f, &x);
+	if (stage == SMTP_STAGE_RCPT) {
+		if (f->rcpt == NULL)
+			fatalx("policy: RCPT without a recipient");
+		rcpt_fill(c, f->rcpt, &x.rcpt);
+	}
+	if (stage == SMTP_STAGE_DATA && f->nrcpts > 0) {
+		rcpts = xcalloc(f->nrcpts, sizeof(*rcpts));
+		for (i = 0; i < f->nrcpts; i++)
+			rcpt_fill(c, &f->rcpts[i].addr, &rcpts[i]);
+		x.rcpts = rcpts;
+		x.nrcpts = f->nrcpts;
+	}
+	rules_eval(&c->rules, rules_stage_of(stage), &x, &d->rules, trace,
+	    targ);
+	free(rcpts);
+	if (!rule_refuses(d) && stage == SMTP_STAGE_RCPT)
+		builtin_rcpt(c, f, &x.rcpt, d);
+	return d->result;
+}
+
+unsigned
+policy_auth_offered(const struct config *c, const struct smtp_facts *f,
+    int tls, rules_trace_fn trace, void *targ)
+{
 	struct rules_ctx x;
 	struct rules_result res;
 
-	if (stage == SMTP_STAGE_RCPT)
-		return check_rcpt(c, s, rcpt, r);
-	if (stage == SMTP_STAGE_DATA)
-		return check_data(c, s, r);
-	base_ctx(c, s, &x);
-	rules_eval(&c->rules, map[stage], &x, &res, NULL, NULL);
-	if (res.reply == REPLY_REJECT || res.reply == REPLY_TEMPFAIL) {
-		rule_reply(&res, r);
-		return res.reply == REPLY_REJECT ? SMTP_PERMFAIL : SMTP_TEMPFAIL;
+	base_ctx(c, f, &x);
+	x.tls = tls;
+	rules_eval(&c->rules, RULES_EHLO, &x, &res, trace, targ);
+	if (tls)
+		return res.auth_tls_set ? res.auth_tls : 0;
+	return res.auth_plain_set ? res.auth_plain : 0;
+}
+
+enum smtp_result
+policy_check(void *arg, enum smtp_stage stage, const struct smtp_facts *f,
+    struct smtp_verdict *v)
+{
+	const struct config *c = arg;
+	struct policy_decision d;
+	size_t h;
+
+	if (policy_decide(c, stage, f, &d, NULL, NULL) != SMTP_OK) {
+		v->reply = d.reply;
+		return d.result;
 	}
+	if (stage == SMTP_STAGE_RCPT)
+		v->route = d.rules.route;
+	if (stage == SMTP_STAGE_DATA && v->headers != NULL)
+		for (h = 0; h < d.rules.nheaders; h++)
+			buf_printf(v->headers, "%s: %s\r\n",
+			    d.rules.headers[h]->hname,
+			    d.rules.headers[h]->hvalue);
 	return SMTP_OK;
 }
 
 unsigned
-policy_auth_mechs(void *arg, const struct smtp_session *s, int tls)
+policy_auth_mechs(void *arg, const struct smtp_facts *f, int tls)
 {
-	const struct config *c = arg;
-	struct rules_ctx x;
-	struct rules_result res;
-
-	base_ctx(c, s, &x);
-	x.tls = tls;
-	rules_eval(&c->rules, RULES_EHLO, &x, &res, NULL, NULL);
-	if (tls)
-		return res.auth_tls_set ? res.auth_tls : 0;
-	return res.auth_plain_set ? res.auth_plain : 0;
+	return policy_auth_offered(arg, f, tls, NULL, NULL);
 }
 
 void

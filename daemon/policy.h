@@ -2,18 +2,22 @@
  * policy.h - acceptance, AUTH and routing decisions for a session, over a
  * configuration snapshot (pure: no I/O).
  *
- * The session's check and auth_mechs hooks land here.  At each stage the
- * snapshot's rules are evaluated (rules.h) for what the session knows so
- * far, then the built-in policy applies:
- *   RCPT: a rule's reject/tempfail wins; otherwise a recipient in a local
+ * policy_decide() is the one decision function: the session's hooks
+ * (policy_check, policy_auth_mechs) call it for live sessions and
+ * `posternd --explain` calls it for a described transaction, so both get
+ * the same answer.  At each stage the snapshot's rules are evaluated
+ * (rules.h) for what the session knows so far (struct smtp_facts), then
+ * the built-in policy applies:
+ *   RCPT: a rule's reject/tempfail wins; "<postmaster>" is always
+ *         accepted (RFC 5321 4.5.1); otherwise a recipient in a local
  *         domain needs an enabled account (550 5.1.1 user unknown); any
  *         other recipient needs an authenticated session or a matching
  *         rule with an "accept" reply (else 554 5.7.1 relay access
- *         denied).  "<postmaster>" is always accepted (RFC 5321 4.5.1).
- *         The route (relay host, port, TLS mode, TLS versions) decided by
- *         the rules is stored with the recipient.
+ *         denied).  The route (relay host, port, TLS mode, TLS versions)
+ *         decided by the rules is stored with the recipient.
  *   CONNECT, EHLO, MAIL, DATA: a rule's reject/tempfail refuses; rules'
- *         add_header actions add headers at DATA.
+ *         add_header actions add headers at DATA.  At DATA the rules see
+ *         every accepted recipient.
  *   AUTH: mechanisms are the rules' auth_plain / auth_tls decisions for
  *         the connection kind; none when no rule decides (secure default).
  * So the default configuration is not an open relay.
@@ -22,12 +26,34 @@
 #define POSTERN_POLICY_H
 
 #include "daemon/config.h"
+#include "daemon/rules.h"
 #include "daemon/smtp_session.h"
 
-/* Hooks; arg is the struct config *. */
-enum smtp_result policy_check(void *arg, struct smtp_session *s,
-    enum smtp_stage stage, struct smtp_rcpt *rcpt, struct smtp_reply *r);
-unsigned policy_auth_mechs(void *arg, const struct smtp_session *s, int tls);
+/* Who decided a refusal. */
+enum policy_by { POLICY_BY_NONE, POLICY_BY_RULE, POLICY_BY_BUILTIN };
+
+struct policy_decision {
+	enum smtp_result result;
+	struct smtp_reply reply;	/* result != OK: the reply */
+	enum policy_by by;
+	struct rules_result rules;	/* what the rules decided */
+};
+
+/* The decision at a stage.  f->rcpt is the candidate at RCPT; f->rcpts
+ * the accepted recipients at DATA.  trace (may be NULL) sees every rule
+ * considered.  Returns d->result. */
+enum smtp_result policy_decide(const struct config *c, enum smtp_stage stage,
+    const struct smtp_facts *f, struct policy_decision *d,
+    rules_trace_fn trace, void *targ);
+/* AUTH_MECH_* offered to f if it were (tls 1) or were not (tls 0) under
+ * TLS. */
+unsigned policy_auth_offered(const struct config *c,
+    const struct smtp_facts *f, int tls, rules_trace_fn trace, void *targ);
+
+/* The session's hooks; arg is the struct config *. */
+enum smtp_result policy_check(void *arg, enum smtp_stage stage,
+    const struct smtp_facts *f, struct smtp_verdict *v);
+unsigned policy_auth_mechs(void *arg, const struct smtp_facts *f, int tls);
 void policy_session_params(const struct config *c,
     const struct config_listener *l, struct smtp_params *p);
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "daemon/smtp_session.h"
+#include "daemon/log.h"
 #include "daemon/util.h"
 
 static const char *const cond_names[] = {
@@ -50,36 +50,15 @@ lookup(const char *const *names, const char *s)
 const char *
 rules_stage_name(enum rules_stage s)
 {
-	return stage_names[s];
-}
-
-enum relay_tls
-relay_tls_parse(const char *s)
-{
-	static const char *const n[] = { "none", "opportunistic", "required",
-	    "implicit", NULL };
-	int i = s != NULL ? lookup(n, s) : -1;
-
-	return i < 0 ? RELAY_TLS_UNSET : (enum relay_tls)(i + 1);
-}
-
-const char *
-relay_tls_name(enum relay_tls t)
-{
-	static const char *const n[] = { "unset", "none", "opportunistic",
-	    "required", "implicit" };
-
-	return n[t];
-}
-
-void
-rules_versions_text(unsigned v, char *out, size_t n)
-{
-	snprintf(out, n, "%s%s%s%s", (v & RULES_TLS10) ? "TLSv1," : "",
-	    (v & RULES_TLS11) ? "TLSv1.1," : "", (v & RULES_TLS12) ? "TLSv1.2," : "",
-	    (v & RULES_TLS13) ? "TLSv1.3," : "");
-	if (out[0] != '\0')
-		out[strlen(out) - 1] = '\0';
+	switch (s) {
+	case RULES_CONNECT:
+	case RULES_EHLO:
+	case RULES_MAIL:
+	case RULES_RCPT:
+	case RULES_DATA:
+		return stage_names[s];
+	}
+	fatalx("rules: bad stage %d", (int)s);
 }
 
 void
@@ -235,9 +214,14 @@ cond_stage(enum rule_cond_kind k)
 		return RULES_RCPT;
 	case COND_MESSAGE_SIZE:
 		return RULES_DATA;
-	default:
+	case COND_CONN_TLS:
+	case COND_CONN_REMOTE_ADDR:
+	case COND_CONN_LISTENER:
+	case COND_CONN_AUTHENTICATED:
+	case COND_CONN_AUTH_USER:
 		return RULES_CONNECT;
 	}
+	fatalx("rules: condition kind %d has no stage", (int)k);
 }
 
 static int
@@ -375,31 +359,10 @@ parse_mechs(const char *s)
 	if (s == NULL)
 		return 0;
 	if (strstr(s, "PLAIN") != NULL)
-		m |= SMTP_AUTH_PLAIN;
+		m |= AUTH_MECH_PLAIN;
 	if (strstr(s, "LOGIN") != NULL)
-		m |= SMTP_AUTH_LOGIN;
+		m |= AUTH_MECH_LOGIN;
 	return m;
-}
-
-unsigned
-rules_versions_parse(const char *s)
-{
-	unsigned v = 0;
-	const char *p = s;
-
-	/* "{TLSv1,TLSv1.1,TLSv1.2,TLSv1.3}" */
-	while (p != NULL && (p = strstr(p, "TLSv1")) != NULL) {
-		p += 5;
-		if (strncmp(p, ".1", 2) == 0)
-			v |= RULES_TLS11;
-		else if (strncmp(p, ".2", 2) == 0)
-			v |= RULES_TLS12;
-		else if (strncmp(p, ".3", 2) == 0)
-			v |= RULES_TLS13;
-		else
-			v |= RULES_TLS10;
-	}
-	return v;
 }
 
 int
@@ -467,7 +430,8 @@ rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
 		}
 		a.tls = relay_tls_parse(s->tls);
 		if (s->verify != NULL)
-			a.verify = s->verify[0] == 't' ? 2 : 1;
+			a.verify = s->verify[0] == 't' ? RELAY_VERIFY_YES :
+			    RELAY_VERIFY_NO;
 		if (a.tls == RELAY_TLS_UNSET) {
 			snprintf(err, errlen, "rule \"%s\": rule_actions.relay_tls:"
 			    " unknown mode \"%s\"", r->name, s->tls);
@@ -475,7 +439,7 @@ rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
 		}
 		break;
 	case ACT_RELAY_TLS_VERSIONS:
-		a.versions = rules_versions_parse(s->versions);
+		a.versions = tls_versions_parse(s->versions);
 		if (a.versions == 0) {
 			snprintf(err, errlen, "rule \"%s\": rule_actions."
 			    "relay_tls_versions is empty", r->name);
@@ -522,9 +486,13 @@ str_match(const struct rule_cond *c, const char *s)
 		return strcasestr(s, c->value) != NULL;
 	case OP_MATCHES:
 		return regexec(&c->re, s, 0, NULL, 0) == 0;
-	default:
-		return 0;
+	case OP_IN_CIDR:
+	case OP_GE:
+	case OP_LE:
+		break;
 	}
+	/* rules_add_cond() only admits these four for text kinds. */
+	fatalx("rules: operator %d on a text condition", (int)c->op);
 }
 
 static int
@@ -655,15 +623,16 @@ apply(const struct rule *r, struct rules_result *res)
 			res->reply_rule = r->name;
 			break;
 		case ACT_RELAY_HOST:
-			str_copy(res->relay_host, a->host, sizeof(res->relay_host));
-			res->relay_port = a->port;
+			str_copy(res->route.host, a->host,
+			    sizeof(res->route.host));
+			res->route.port = a->port;
 			break;
 		case ACT_RELAY_TLS:
-			res->relay_tls = a->tls;
-			res->relay_verify = a->verify;
+			res->route.tls = a->tls;
+			res->route.verify = a->verify;
 			break;
 		case ACT_RELAY_TLS_VERSIONS:
-			res->relay_versions = a->versions;
+			res->route.versions = a->versions;
 			break;
 		case ACT_ADD_HEADER:
 			if (res->nheaders < RULES_MAX_HEADERS)

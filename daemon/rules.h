@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/vocab.h"
+
 enum rules_stage {
 	RULES_CONNECT, RULES_EHLO, RULES_MAIL, RULES_RCPT, RULES_DATA,
 };
@@ -59,14 +61,15 @@ enum rule_action_kind {
 };
 
 enum rule_reply { REPLY_NONE, REPLY_ACCEPT, REPLY_REJECT, REPLY_TEMPFAIL };
-enum relay_tls { RELAY_TLS_UNSET, RELAY_TLS_NONE, RELAY_TLS_OPPORTUNISTIC,
-    RELAY_TLS_REQUIRED, RELAY_TLS_IMPLICIT };
 
-/* TLS version bits for relay_tls_versions. */
-#define RULES_TLS10 0x1u
-#define RULES_TLS11 0x2u
-#define RULES_TLS12 0x4u
-#define RULES_TLS13 0x8u
+/* Compatibility names for smtp_client.c and delivery.c, which are being
+ * rewritten elsewhere; the vocabulary is vocab.h.  Removed at merge. */
+#define RULES_TLS10 TLS_VERSIONS_10
+#define RULES_TLS11 TLS_VERSIONS_11
+#define RULES_TLS12 TLS_VERSIONS_12
+#define RULES_TLS13 TLS_VERSIONS_13
+#define rules_versions_parse tls_versions_parse
+#define rules_versions_text tls_versions_text
 
 struct rule_cidr {
 	int family;		/* 4 or 6 */
@@ -89,7 +92,7 @@ struct rule_cond {
 
 struct rule_action {
 	enum rule_action_kind kind;
-	unsigned mechs;		/* SMTP_AUTH_* bits */
+	unsigned mechs;		/* AUTH_MECH_* bits */
 	enum rule_reply reply;
 	int code;
 	char ecode[16];
@@ -97,8 +100,8 @@ struct rule_action {
 	char *host;
 	int port;
 	enum relay_tls tls;
-	int verify;		/* relay_tls: 0 unset, 1 no, 2 yes */
-	unsigned versions;
+	enum relay_verify verify;	/* with relay_tls */
+	unsigned versions;	/* TLS_VERSIONS_* */
 	char *hname;
 	char *hvalue;
 };
@@ -154,11 +157,7 @@ struct rules_result {
 	char ecode[16];
 	char text[256];
 	const char *reply_rule;
-	char relay_host[256];
-	int relay_port;
-	enum relay_tls relay_tls;
-	int relay_verify;	/* 0 unset, 1 no, 2 yes */
-	unsigned relay_versions;	/* 0 = not restricted */
+	struct route route;	/* relay_host/_tls/_tls_versions decisions */
 	size_t nheaders;
 	const struct rule_action *headers[RULES_MAX_HEADERS];
 	int stopped;
@@ -205,12 +204,5 @@ int rules_cidr_parse(const char *s, struct rule_cidr *out);
 /* 1 if the text address is inside the prefix. */
 int rules_cidr_match(const struct rule_cidr *c, const char *addr);
 const char *rules_stage_name(enum rules_stage s);
-const char *relay_tls_name(enum relay_tls t);
-/* "required" -> RELAY_TLS_REQUIRED; NULL or unknown -> RELAY_TLS_UNSET. */
-enum relay_tls relay_tls_parse(const char *s);
-/* "{TLSv1.1,TLSv1.2}" (SQL array text) -> RULES_TLS11|RULES_TLS12; NULL -> 0. */
-unsigned rules_versions_parse(const char *s);
-/* "TLSv1.1,TLSv1.2" */
-void rules_versions_text(unsigned v, char *out, size_t n);
 
 #endif

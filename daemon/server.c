@@ -204,7 +204,7 @@ server_arm(struct conn *c, int want_write)
 {
 	struct epoll_event e;
 	const struct config *cfg = c->cfg;
-	int timeout = c->s != NULL && c->s->state == SMTP_S_DATA ?
+	int timeout = c->s != NULL && smtp_session_in_data(c->s) ?
 	    cfg->data_timeout : cfg->command_timeout;
 
 	memset(&e, 0, sizeof(e));
@@ -215,7 +215,7 @@ server_arm(struct conn *c, int want_write)
 	c->deadline = now_ms() + (int64_t)timeout * 1000;
 	if (epoll_ctl(ep, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
 	    &e) == -1) {
-		log_warn("%016" PRIx64 " epoll_ctl", c->s ? c->s->id : 0);
+		log_warn("%016" PRIx64 " epoll_ctl", c->s ? smtp_session_id(c->s) : 0);
 		/* Let the deadline scan reclaim it. */
 		c->deadline = 0;
 	} else {
@@ -265,9 +265,9 @@ server_close(struct conn *c, const char *reason)
 
 	log_info("%016" PRIx64 " smtp disconnect client=%s:%d listener=%s "
 	    "reason=%s messages=%" PRIu64 " duration_ms=%" PRId64,
-	    c->s ? c->s->id : 0, c->peer, c->peer_port,
+	    c->s ? smtp_session_id(c->s) : 0, c->peer, c->peer_port,
 	    c->lcfg ? c->lcfg->name : "?", reason,
-	    c->s ? c->s->msgs : 0, dur);
+	    c->s ? smtp_session_messages(c->s) : 0, dur);
 	if (c->registered)
 		epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->tls != NULL)

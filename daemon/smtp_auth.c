@@ -24,14 +24,14 @@
 unsigned
 smtp_auth_offered(const struct smtp_session *s)
 {
-	return s->h.auth_mechs ? s->h.auth_mechs(s->h.arg, s, s->tls) : 0;
+	return smtp_auth_mechs(s, s->tls);
 }
 
 /* Would AUTH be offered after STARTTLS? */
 static unsigned
 auth_offered_tls(const struct smtp_session *s)
 {
-	return s->h.auth_mechs ? s->h.auth_mechs(s->h.arg, s, 1) : 0;
+	return smtp_auth_mechs(s, 1);
 }
 
 static int
@@ -192,8 +192,8 @@ smtp_auth_cmd(struct smtp_session *s, char *arg)
 		while (*init == ' ')
 			init++;
 	}
-	if (strcasecmp(mech, "PLAIN") == 0 && (offered & SMTP_AUTH_PLAIN)) {
-		s->auth_mech = SMTP_AUTH_PLAIN;
+	if (strcasecmp(mech, "PLAIN") == 0 && (offered & AUTH_MECH_PLAIN)) {
+		s->auth_mech = AUTH_MECH_PLAIN;
 		if (init == NULL || *init == '\0') {
 			smtp_reply(s, 334, NULL, "%s", "");
 			smtp_enter_state(s, SMTP_S_AUTH_PLAIN);
@@ -207,8 +207,8 @@ smtp_auth_cmd(struct smtp_session *s, char *arg)
 		}
 		auth_plain_response(s, init, strlen(init));
 	} else if (strcasecmp(mech, "LOGIN") == 0 &&
-	    (offered & SMTP_AUTH_LOGIN)) {
-		s->auth_mech = SMTP_AUTH_LOGIN;
+	    (offered & AUTH_MECH_LOGIN)) {
+		s->auth_mech = AUTH_MECH_LOGIN;
 		if (init == NULL || *init == '\0') {
 			smtp_reply(s, 334, NULL, "VXNlcm5hbWU6");
 			smtp_enter_state(s, SMTP_S_AUTH_LOGIN_USER);
@@ -249,8 +249,12 @@ smtp_auth_line(struct smtp_session *s, char *line, size_t len)
 			return;
 		auth_submit(s);
 		break;
-	default:
-		break;
+	case SMTP_S_GREETING:
+	case SMTP_S_CMD:
+	case SMTP_S_DATA:
+	case SMTP_S_WAIT:
+	case SMTP_S_CLOSED:
+		fatalx("smtp: AUTH response line in state %d", (int)s->state);
 	}
 }
 
@@ -280,7 +284,7 @@ smtp_session_resume_auth(struct smtp_session *s, enum smtp_result r)
 		str_copy(s->auth_user, s->req_user, sizeof(s->auth_user));
 		log_info("%016" PRIx64 " smtp auth ok client=%s user=\"%s\" "
 		    "mechanism=%s", s->id, s->client_addr, esc,
-		    s->auth_mech == SMTP_AUTH_PLAIN ? "PLAIN" : "LOGIN");
+		    s->auth_mech == AUTH_MECH_PLAIN ? "PLAIN" : "LOGIN");
 		smtp_reply(s, 235, "2.7.0", "Authentication successful");
 		break;
 	case SMTP_TEMPFAIL:

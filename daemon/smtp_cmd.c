@@ -2,13 +2,26 @@
  * smtp_cmd.c - the SMTP command table and its handlers (RFC 5321 4.1).
  *
  * Every command goes through the one const table below (STYLE.md rule 8);
- * the last entry catches unknown commands.  Each handler first checks order
- * and syntax without side effects, then proceeds.  Flags encode policy:
- *   CMD_NEEDS_HELO   refused with 503 before HELO/EHLO
- *   CMD_LAST         last in a pipelined group (RFC 2920 3.1): input that
- *                    arrives in the same batch after DATA is improper
- *                    pipelining and ends the session (smuggling guard)
- *   CMD_CLOSE_NOW    not an SMTP client (HTTP verbs): 421 and close
+ * the last entry catches unknown commands.  A command has an optional
+ * check (order and syntax, no side effects; it replies and returns -1 to
+ * refuse) and a run.  The dispatcher, smtp_cmd_line(), applies the flags,
+ * in this order:
+ *   CMD_CLOSE_NOW      not an SMTP client (HTTP verbs): 421 4.7.0 and
+ *                      close; nothing else runs
+ *   CMD_NEEDS_HELO     refused with 503 5.5.1 before HELO/EHLO
+ *   (the check)
+ *   CMD_LAST_CLOSE     last in a pipelined group (RFC 2920 3.1) and the
+ *                      client must wait for our reply: input already
+ *                      buffered behind it is improper pipelining, answered
+ *                      554 5.5.0, and the session closes (DATA: the SMTP
+ *                      smuggling guard)
+ *   CMD_LAST_DISCARD   last in a group, and input behind it is dropped
+ *                      unanswered (STARTTLS, RFC 3207 4.2: plaintext must
+ *                      not reach the TLS session)
+ *   (the run)
+ * RFC 2920 also makes EHLO, HELO and QUIT last in a group; we tolerate
+ * input behind them (as Postfix does): EHLO/HELO reset nothing a pipelined
+ * command could exploit, and QUIT closes.
  *
  * Policy: the check hook (rules and built-in acceptance in the daemon) is
  * consulted at EHLO/HELO, MAIL and RCPT after the syntax checks; without a
@@ -25,12 +38,15 @@
 #include "daemon/util.h"
 
 #define CMD_NEEDS_HELO 0x1
-#define CMD_LAST 0x2
-#define CMD_CLOSE_NOW 0x4
+#define CMD_LAST_CLOSE 0x2
+#define CMD_LAST_DISCARD 0x4
+#define CMD_CLOSE_NOW 0x8
 
 struct smtp_cmd {
 	const char *name;
-	void (*fn)(struct smtp_session *, char *arg);
+	const char *logname;
+	int (*check)(struct smtp_session *, const char *arg);
+	void (*run)(struct smtp_session *, char *arg);
 	int flags;
 };
 
@@ -38,6 +54,7 @@ static void cmd_helo(struct smtp_session *, char *);
 static void cmd_ehlo(struct smtp_session *, char *);
 static void cmd_mail(struct smtp_session *, char *);
 static void cmd_rcpt(struct smtp_session *, char *);
+static int check_data(struct smtp_session *, const char *);
 static void cmd_data(struct smtp_session *, char *);
 static void cmd_rset(struct smtp_session *, char *);
 static void cmd_noop(struct smtp_session *, char *);
@@ -45,31 +62,31 @@ static void cmd_quit(struct smtp_session *, char *);
 static void cmd_help(struct smtp_session *, char *);
 static void cmd_vrfy(struct smtp_session *, char *);
 static void cmd_expn(struct smtp_session *, char *);
+static int check_starttls(struct smtp_session *, const char *);
 static void cmd_starttls(struct smtp_session *, char *);
 static void cmd_auth(struct smtp_session *, char *);
-static void cmd_http(struct smtp_session *, char *);
 static void cmd_unknown(struct smtp_session *, char *);
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{ "HELO", cmd_helo, CMD_LAST },
-	{ "EHLO", cmd_ehlo, CMD_LAST },
-	{ "MAIL", cmd_mail, CMD_NEEDS_HELO },
-	{ "RCPT", cmd_rcpt, CMD_NEEDS_HELO },
-	{ "DATA", cmd_data, CMD_NEEDS_HELO | CMD_LAST },
-	{ "RSET", cmd_rset, 0 },
-	{ "NOOP", cmd_noop, 0 },
-	{ "QUIT", cmd_quit, CMD_LAST },
-	{ "HELP", cmd_help, 0 },
-	{ "VRFY", cmd_vrfy, 0 },
-	{ "EXPN", cmd_expn, 0 },
-	{ "STARTTLS", cmd_starttls, CMD_LAST },
-	{ "AUTH", cmd_auth, CMD_NEEDS_HELO },
-	{ "GET", cmd_http, CMD_CLOSE_NOW },
-	{ "POST", cmd_http, CMD_CLOSE_NOW },
-	{ "HEAD", cmd_http, CMD_CLOSE_NOW },
-	{ "PUT", cmd_http, CMD_CLOSE_NOW },
-	{ "CONNECT", cmd_http, CMD_CLOSE_NOW },
-	{ NULL, cmd_unknown, 0 },
+	{ "HELO", "helo", NULL, cmd_helo, 0 },
+	{ "EHLO", "ehlo", NULL, cmd_ehlo, 0 },
+	{ "MAIL", "mail", NULL, cmd_mail, CMD_NEEDS_HELO },
+	{ "RCPT", "rcpt", NULL, cmd_rcpt, CMD_NEEDS_HELO },
+	{ "DATA", "data", check_data, cmd_data, CMD_NEEDS_HELO | CMD_LAST_CLOSE },
+	{ "RSET", "rset", NULL, cmd_rset, 0 },
+	{ "NOOP", "noop", NULL, cmd_noop, 0 },
+	{ "QUIT", "quit", NULL, cmd_quit, 0 },
+	{ "HELP", "help", NULL, cmd_help, 0 },
+	{ "VRFY", "vrfy", NULL, cmd_vrfy, 0 },
+	{ "EXPN", "expn", NULL, cmd_expn, 0 },
+	{ "STARTTLS", "starttls", check_starttls, cmd_starttls, CMD_LAST_DISCARD },
+	{ "AUTH", "auth", NULL, cmd_auth, CMD_NEEDS_HELO },
+	{ "GET", "get", NULL, NULL, CMD_CLOSE_NOW },
+	{ "POST", "post", NULL, NULL, CMD_CLOSE_NOW },
+	{ "HEAD", "head", NULL, NULL, CMD_CLOSE_NOW },
+	{ "PUT", "put", NULL, NULL, CMD_CLOSE_NOW },
+	{ "CONNECT", "connect", NULL, NULL, CMD_CLOSE_NOW },
+	{ NULL, "unknown", NULL, cmd_unknown, 0 },
 };
 
 void
@@ -88,11 +105,35 @@ smtp_cmd_line(struct smtp_session *s, char *line, size_t len)
 	for (c = smtp_cmds; c->name != NULL; c++)
 		if (strlen(c->name) == vlen && strncasecmp(line, c->name, vlen) == 0)
 			break;
+	if (c->flags & CMD_CLOSE_NOW) {
+		smtp_reply(s, 421, "4.7.0", "%s Not an SMTP client, closing",
+		    s->p.hostname);
+		smtp_close(s, "http command");
+		return;
+	}
 	if ((c->flags & CMD_NEEDS_HELO) && s->helo[0] == '\0') {
 		smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
 		return;
 	}
-	c->fn(s, arg);
+	if (c->check != NULL && c->check(s, arg) == -1)
+		return;
+	if ((c->flags & CMD_LAST_CLOSE) && buf_unread(&s->in) > 0) {
+		/* RFC 2920 3.1: text sent before our reply is improper
+		 * pipelining (and a smuggling vector). */
+		smtp_reply(s, 554, "5.5.0", "Error: improper command pipelining "
+		    "after %s", c->name);
+		smtp_close(s, "improper pipelining");
+		return;
+	}
+	if (c->flags & CMD_LAST_DISCARD) {
+		s->discarded = buf_unread(&s->in);
+		if (s->discarded > 0)
+			log_info("%016" PRIx64 " smtp %s discarded=%zu "
+			    "(plaintext sent after %s)", s->id, c->logname,
+			    s->discarded, c->name);
+		buf_reset(&s->in);
+	}
+	c->run(s, arg);
 }
 
 static int
@@ -119,17 +160,15 @@ helo_check(struct smtp_session *s, const char *verb, const char *arg)
 static int
 helo_policy(struct smtp_session *s)
 {
-	struct smtp_reply r;
+	struct smtp_verdict v;
 
-	memset(&r, 0, sizeof(r));
-	if (s->h.check == NULL ||
-	    s->h.check(s->h.arg, s, SMTP_STAGE_EHLO, NULL, &r) == SMTP_OK)
+	if (smtp_policy(s, SMTP_STAGE_EHLO, NULL, NULL, &v) == SMTP_OK)
 		return 0;
 	s->helo[0] = '\0';
-	if (r.code == 0)
+	if (v.reply.code == 0)
 		smtp_reply(s, 550, "5.7.1", "Access denied");
 	else
-		smtp_reply_r(s, &r);
+		smtp_reply_r(s, &v.reply);
 	return -1;
 }
 
@@ -168,8 +207,8 @@ cmd_ehlo(struct smtp_session *s, char *arg)
 	mechs = smtp_auth_offered(s);
 	if (mechs != 0)
 		buf_printf(&s->out, "250-AUTH%s%s\r\n",
-		    (mechs & SMTP_AUTH_PLAIN) ? " PLAIN" : "",
-		    (mechs & SMTP_AUTH_LOGIN) ? " LOGIN" : "");
+		    (mechs & AUTH_MECH_PLAIN) ? " PLAIN" : "",
+		    (mechs & AUTH_MECH_LOGIN) ? " LOGIN" : "");
 	buf_printf(&s->out, "250-ENHANCEDSTATUSCODES\r\n");
 	smtp_reply(s, 250, NULL, "8BITMIME");
 }
@@ -178,7 +217,7 @@ static void
 cmd_mail(struct smtp_session *s, char *arg)
 {
 	struct addr a;
-	struct smtp_reply rep;
+	struct smtp_verdict v;
 	const char *params;
 	char key[32], val[64];
 	uint64_t size = 0;
@@ -228,15 +267,12 @@ cmd_mail(struct smtp_session *s, char *arg)
 	s->tx->sender = a;
 	s->tx->declared_size = size;
 	spool_init(&s->tx->body);
-	buf_init(&s->tx->headers, 8192);
-	memset(&rep, 0, sizeof(rep));
-	if (s->h.check != NULL && s->h.check(s->h.arg, s, SMTP_STAGE_MAIL, NULL,
-	    &rep) != SMTP_OK) {
+	if (smtp_policy(s, SMTP_STAGE_MAIL, NULL, NULL, &v) != SMTP_OK) {
 		smtp_tx_free(s);
-		if (rep.code == 0)
+		if (v.reply.code == 0)
 			smtp_reply(s, 550, "5.7.1", "Sender rejected");
 		else
-			smtp_reply_r(s, &rep);
+			smtp_reply_r(s, &v.reply);
 		return;
 	}
 	smtp_reply(s, 250, "2.1.0", "Ok");
@@ -245,10 +281,10 @@ cmd_mail(struct smtp_session *s, char *arg)
 static void
 cmd_rcpt(struct smtp_session *s, char *arg)
 {
-	struct smtp_reply r;
-	struct smtp_rcpt rc;
+	struct smtp_verdict v;
+	struct store_rcpt rc;
 	const char *params;
-	enum smtp_result res = SMTP_OK;
+	enum smtp_result res;
 
 	if (s->tx == NULL) {
 		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
@@ -267,11 +303,9 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	if (s->h.check != NULL)
-		res = s->h.check(s->h.arg, s, SMTP_STAGE_RCPT, &rc, &r);
+	res = smtp_policy(s, SMTP_STAGE_RCPT, &rc.addr, NULL, &v);
 	if (res != SMTP_OK) {
-		if (r.code == 0) {
+		if (v.reply.code == 0) {
 			if (res == SMTP_TEMPFAIL)
 				smtp_reply(s, 451, "4.3.0",
 				    "Temporary lookup failure");
@@ -279,45 +313,45 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 				smtp_reply(s, 550, "5.1.1",
 				    "Recipient address rejected");
 		} else {
-			smtp_reply_r(s, &r);
+			smtp_reply_r(s, &v.reply);
 		}
 		return;
 	}
+	rc.route = v.route;
 	if (s->tx->nrcpts == s->tx->cap_rcpts) {
 		s->tx->cap_rcpts = s->tx->cap_rcpts ? s->tx->cap_rcpts * 2 : 4;
 		s->tx->rcpts = xrealloc(s->tx->rcpts,
 		    s->tx->cap_rcpts * sizeof(*s->tx->rcpts));
 	}
 	s->tx->rcpts[s->tx->nrcpts++] = rc;
-	if (r.code != 0)
-		smtp_reply_r(s, &r);
+	if (v.reply.code != 0)
+		smtp_reply_r(s, &v.reply);
 	else
 		smtp_reply(s, 250, "2.1.5", "Ok");
+}
+
+static int
+check_data(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		smtp_reply(s, 501, "5.5.4", "Syntax: DATA");
+		return -1;
+	}
+	if (s->tx == NULL) {
+		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return -1;
+	}
+	if (s->tx->nrcpts == 0) {
+		smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
+		return -1;
+	}
+	return 0;
 }
 
 static void
 cmd_data(struct smtp_session *s, char *arg)
 {
-	if (*arg != '\0') {
-		smtp_reply(s, 501, "5.5.4", "Syntax: DATA");
-		return;
-	}
-	if (s->tx == NULL) {
-		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		return;
-	}
-	if (s->tx->nrcpts == 0) {
-		smtp_reply(s, 554, "5.5.1", "Error: no valid recipients");
-		return;
-	}
-	if (buf_unread(&s->in) > 0) {
-		/* RFC 2920 3.1: DATA ends a group; message text sent before
-		 * the 354 is improper pipelining (and a smuggling vector). */
-		smtp_reply(s, 554, "5.5.0", "Error: improper command pipelining "
-		    "after DATA");
-		smtp_close(s, "improper pipelining");
-		return;
-	}
+	(void)arg;
 	smtp_data_begin(s);
 }
 
@@ -372,25 +406,30 @@ cmd_expn(struct smtp_session *s, char *arg)
 	smtp_reply(s, 502, "5.5.1", "EXPN not available");
 }
 
-static void
-cmd_starttls(struct smtp_session *s, char *arg)
+static int
+check_starttls(struct smtp_session *s, const char *arg)
 {
 	if (s->tls) {
 		smtp_reply(s, 503, "5.5.1", "Error: TLS already active");
-		return;
+		return -1;
 	}
 	if (!s->p.starttls_offer) {
 		smtp_reply(s, 502, "5.5.1", "Error: STARTTLS not available");
-		return;
+		return -1;
 	}
 	if (*arg != '\0') {
 		smtp_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void
+cmd_starttls(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	/* The dispatcher dropped pipelined plaintext (CMD_LAST_DISCARD). */
 	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
-	/* RFC 3207 4.2 / OpenSMTPD: plaintext after STARTTLS is discarded. */
-	s->discarded = buf_unread(&s->in);
-	buf_reset(&s->in);
 	smtp_tx_free(s);
 	smtp_request(s, SMTP_REQ_STARTTLS);
 }
@@ -399,15 +438,6 @@ static void
 cmd_auth(struct smtp_session *s, char *arg)
 {
 	smtp_auth_cmd(s, arg);
-}
-
-static void
-cmd_http(struct smtp_session *s, char *arg)
-{
-	(void)arg;
-	smtp_reply(s, 421, "4.7.0", "%s Not an SMTP client, closing",
-	    s->p.hostname);
-	smtp_close(s, "http command");
 }
 
 static void

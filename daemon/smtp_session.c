@@ -56,7 +56,6 @@ smtp_tx_free(struct smtp_session *s)
 	if (s->tx == NULL)
 		return;
 	spool_free(&s->tx->body);
-	buf_free(&s->tx->headers);
 	free(s->tx->rcpts);
 	free(s->tx);
 	s->tx = NULL;
@@ -68,6 +67,7 @@ smtp_session_free(struct smtp_session *s)
 	if (s == NULL)
 		return;
 	smtp_tx_free(s);
+	store_request_free(s->store);
 	wipe(s->req_pass, sizeof(s->req_pass));
 	if (s->in.data != NULL)
 		wipe(s->in.data, s->in.cap);
@@ -148,25 +148,69 @@ smtp_reply_r(struct smtp_session *s, const struct smtp_reply *r)
 	smtp_reply(s, r->code, r->ecode[0] ? r->ecode : NULL, "%s", r->text);
 }
 
+/* The policy view (smtp_session.h) of what the session knows now. */
+static void
+facts_init(const struct smtp_session *s, struct smtp_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->tls = s->tls;
+	f->client_addr = s->client_addr;
+	f->listener = s->p.listener;
+	f->listener_port = s->p.listener_port;
+	f->auth_user = s->auth_user;
+	f->helo = s->helo;
+	if (s->tx != NULL) {
+		f->sender = &s->tx->sender;
+		f->rcpts = s->tx->rcpts;
+		f->nrcpts = s->tx->nrcpts;
+		f->size = s->tx->received_len + spool_size(&s->tx->body);
+	}
+}
+
+enum smtp_result
+smtp_policy(struct smtp_session *s, enum smtp_stage stage,
+    const struct addr *rcpt, struct buf *headers, struct smtp_verdict *v)
+{
+	struct smtp_facts f;
+
+	memset(v, 0, sizeof(*v));
+	v->headers = headers;
+	if (s->h.check == NULL)
+		return SMTP_OK;
+	facts_init(s, &f);
+	f.rcpt = rcpt;
+	return s->h.check(s->h.arg, stage, &f, v);
+}
+
+unsigned
+smtp_auth_mechs(const struct smtp_session *s, int tls)
+{
+	struct smtp_facts f;
+
+	if (s->h.auth_mechs == NULL)
+		return 0;
+	facts_init(s, &f);
+	f.tls = tls;
+	return s->h.auth_mechs(s->h.arg, &f, tls);
+}
+
 void
 smtp_session_start(struct smtp_session *s, const char *refuse_text)
 {
-	struct smtp_reply r;
+	struct smtp_verdict v;
 
 	if (refuse_text != NULL) {
 		smtp_reply(s, 421, "4.3.2", "%s %s", s->p.hostname, refuse_text);
 		smtp_close(s, "refused");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	if (s->h.check != NULL &&
-	    s->h.check(s->h.arg, s, SMTP_STAGE_CONNECT, NULL, &r) != SMTP_OK) {
+	if (smtp_policy(s, SMTP_STAGE_CONNECT, NULL, NULL, &v) != SMTP_OK) {
 		/* RFC 5321 3.1: a 554 greeting, then only QUIT; we close. */
-		if (r.code == 0)
+		if (v.reply.code == 0)
 			smtp_reply(s, 554, "5.7.1", "%s Access denied",
 			    s->p.hostname);
 		else
-			smtp_reply_r(s, &r);
+			smtp_reply_r(s, &v.reply);
 		smtp_close(s, "refused by policy");
 		return;
 	}
@@ -194,10 +238,16 @@ line_limit(const struct smtp_session *s)
 	case SMTP_S_AUTH_LOGIN_USER:
 	case SMTP_S_AUTH_LOGIN_PASS:
 		return SMTP_AUTH_LINE_MAX;
-	default:
-		/* AUTH with an initial response may be long (RFC 4954 4). */
+	case SMTP_S_CMD:
+		/* AUTH with an initial response may be long (RFC 4954 4);
+		 * other commands are held to SMTP_CMD_MAX in smtp_line(). */
 		return SMTP_AUTH_LINE_MAX;
+	case SMTP_S_GREETING:
+	case SMTP_S_WAIT:
+	case SMTP_S_CLOSED:
+		break;
 	}
+	fatalx("smtp: reading a line in state %s", state_names[s->state]);
 }
 
 /* One complete line (with its LF) at buf_data(&s->in), len bytes. */
@@ -238,8 +288,12 @@ smtp_line(struct smtp_session *s, char *line, size_t len, int overlong)
 		smtp_auth_line(s, line, n);
 		wipe(line, n);
 		break;
-	default:
-		break;
+	case SMTP_S_DATA:
+	case SMTP_S_GREETING:
+	case SMTP_S_WAIT:
+	case SMTP_S_CLOSED:
+		/* DATA returned above; the others read no input. */
+		fatalx("smtp: command line in state %s", state_names[s->state]);
 	}
 }
 
@@ -364,8 +418,8 @@ smtp_queue_id(uint64_t id, char out[17])
 }
 
 int
-smtp_session_received(const struct smtp_session *s, const char *rcpt_hint,
-    char *dst, size_t n)
+smtp_received(const struct smtp_session *s, const char *rcpt_hint, char *dst,
+    size_t n)
 {
 	char qid[17], date[64], helo[200], tlsinfo[200] = "";
 	const char *proto;
@@ -373,7 +427,7 @@ smtp_session_received(const struct smtp_session *s, const char *rcpt_hint,
 	struct tm tm;
 	int r;
 
-	smtp_queue_id(s->tx ? s->tx->id : 0, qid);
+	smtp_queue_id(s->tx != NULL ? s->tx->id : 0, qid);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
@@ -394,4 +448,88 @@ smtp_session_received(const struct smtp_session *s, const char *rcpt_hint,
 	if (r < 0 || (size_t)r >= n)
 		return -1;
 	return r;
+}
+
+enum smtp_req
+smtp_session_request(const struct smtp_session *s)
+{
+	return s->req;
+}
+
+struct store_request *
+smtp_session_take_store(struct smtp_session *s)
+{
+	struct store_request *r = s->store;
+
+	s->store = NULL;
+	return r;
+}
+
+const char *
+smtp_session_auth_user(const struct smtp_session *s)
+{
+	return s->req_user;
+}
+
+const char *
+smtp_session_auth_pass(const struct smtp_session *s)
+{
+	return s->req_pass;
+}
+
+unsigned
+smtp_session_auth_failures(const struct smtp_session *s)
+{
+	return s->auth_failures;
+}
+
+const char *
+smtp_session_close_reason(const struct smtp_session *s)
+{
+	return s->close_reason[0] != '\0' ? s->close_reason : "closed";
+}
+
+const void *
+smtp_session_output(const struct smtp_session *s, size_t *len)
+{
+	*len = buf_unread(&s->out);
+	return buf_data(&s->out);
+}
+
+void
+smtp_session_output_done(struct smtp_session *s, size_t n)
+{
+	buf_consume(&s->out, n);
+	if (buf_unread(&s->out) == 0)
+		buf_compact(&s->out);
+}
+
+size_t
+smtp_session_input_held(const struct smtp_session *s)
+{
+	return buf_unread(&s->in);
+}
+
+uint64_t
+smtp_session_id(const struct smtp_session *s)
+{
+	return s->id;
+}
+
+int
+smtp_session_in_data(const struct smtp_session *s)
+{
+	return s->state == SMTP_S_DATA;
+}
+
+int
+smtp_session_closing(const struct smtp_session *s)
+{
+	return s->state == SMTP_S_CLOSED;
+}
+
+uint64_t
+smtp_session_messages(const struct smtp_session *s)
+{
+	return s->msgs;
 }

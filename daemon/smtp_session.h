@@ -7,8 +7,8 @@
  *                      smtp_session_tls_started();
  *   SMTP_REQ_AUTH      verify req_user/req_pass, then
  *                      smtp_session_resume_auth();
- *   SMTP_REQ_STORE     commit the transaction (s->tx) durably, then
- *                      smtp_session_resume_store();
+ *   SMTP_REQ_STORE     take the store request (smtp_session_take_store),
+ *                      commit it durably, then smtp_session_resume_store();
  *   SMTP_REQ_CLOSE     flush output and close the connection.
  * It never calls read, write, wolfSSL or libpq, so cmocka drives whole
  * dialogues from byte strings and real clients drive the same code.
@@ -18,8 +18,14 @@
  * AUTH with PLAIN (RFC 4616) and LOGIN.  VRFY answers 252 and discloses
  * nothing.
  *
- * Invariants: a transaction (s->tx) exists iff MAIL was accepted and not
- * yet ended by RSET, EHLO/HELO, STARTTLS or end of DATA.  While a request
+ * The session is opaque (struct smtp_session is private to smtp_*.c, see
+ * smtp_internal.h); everything outside talks to it through the functions
+ * below.  At end of DATA it builds a store request (store_request.h): a
+ * value holding everything the store needs, which changes hands, so the
+ * committer never reads a session another thread owns.
+ *
+ * Invariants: a transaction exists iff MAIL was accepted and not yet ended
+ * by RSET, EHLO/HELO, STARTTLS or the reply to DATA.  While a request
  * is outstanding no input is processed.  Output is bounded: input
  * processing pauses while the output buffer holds more than
  * SMTP_OUT_HIGH bytes (a client that pipelines without reading replies is
@@ -38,7 +44,8 @@
 
 #include "daemon/addr.h"
 #include "daemon/buf.h"
-#include "daemon/spool.h"
+#include "daemon/store_request.h"
+#include "daemon/vocab.h"
 
 /* RFC 5321 4.5.3.1.4: command line 512 octets incl. CRLF; RFC 4954 4:
  * AUTH lines up to 12288 octets. */
@@ -49,20 +56,6 @@
 #define SMTP_IN_MAX (64 * 1024)
 #define SMTP_OUT_HIGH (32 * 1024)
 #define SMTP_OUT_MAX (256 * 1024)
-
-#define SMTP_AUTH_PLAIN 0x1u
-#define SMTP_AUTH_LOGIN 0x2u
-
-enum smtp_state {
-	SMTP_S_GREETING,	/* before smtp_session_start */
-	SMTP_S_CMD,		/* reading commands */
-	SMTP_S_AUTH_PLAIN,	/* waiting for the PLAIN response line */
-	SMTP_S_AUTH_LOGIN_USER,
-	SMTP_S_AUTH_LOGIN_PASS,
-	SMTP_S_DATA,		/* reading message lines */
-	SMTP_S_WAIT,		/* a request is outstanding */
-	SMTP_S_CLOSED,		/* closing: no more input */
-};
 
 enum smtp_req {
 	SMTP_REQ_NONE,
@@ -103,19 +96,29 @@ enum smtp_stage {
 	SMTP_STAGE_DATA,
 };
 
-/* The route chosen for a recipient at RCPT (stored with it in the queue).
- * tls: 0 = unset, else enum relay_tls of rules.h; versions: RULES_TLS*. */
-struct smtp_route {
-	char host[256];		/* "" = MX lookup */
-	int port;
-	int tls;
-	int verify;		/* 0 unset, 1 no, 2 yes */
-	unsigned versions;
+/* What policy may know about a session at a stage: a read-only view the
+ * session builds for each hook call (valid during that call only).  The
+ * same view is built by `posternd --explain` from its command line, so
+ * both go through the same policy. */
+struct smtp_facts {
+	int tls;		/* TLS active (or, for auth_mechs, assumed) */
+	const char *client_addr;	/* "192.0.2.1", "2001:db8::1" */
+	const char *listener;
+	int listener_port;
+	const char *auth_user;	/* "" = not authenticated */
+	const char *helo;	/* "" before HELO/EHLO */
+	const struct addr *sender;	/* MAIL and later; NULL before */
+	const struct addr *rcpt;	/* RCPT: the candidate recipient */
+	const struct store_rcpt *rcpts;	/* DATA: every accepted recipient */
+	size_t nrcpts;
+	uint64_t size;		/* DATA: the message with our Received: */
 };
 
-struct smtp_rcpt {
-	struct addr addr;
-	struct smtp_route route;
+/* What policy decided, beyond accept/refuse. */
+struct smtp_verdict {
+	struct smtp_reply reply;	/* code 0: the session's default */
+	struct route route;	/* RCPT: stored with the recipient */
+	struct buf *headers;	/* DATA: header lines (CRLF-ended) to add */
 };
 
 /* Hooks into policy (pure functions over the config snapshot in the
@@ -123,60 +126,16 @@ struct smtp_rcpt {
  * syntactically valid is accepted and AUTH is not offered. */
 struct smtp_hooks {
 	void *arg;
-	/* Policy at a stage.  At RCPT, rcpt is the candidate and the hook may
-	 * fill rcpt->route; at DATA it may append header lines (CRLF-ended)
-	 * to s->tx->headers.  Returns SMTP_OK to go on (at RCPT a non-zero
-	 * r->code replaces the default 250), or SMTP_PERMFAIL/SMTP_TEMPFAIL
-	 * with the reply in *r (code 0: a default reply). */
-	enum smtp_result (*check)(void *arg, struct smtp_session *s,
-	    enum smtp_stage stage, struct smtp_rcpt *rcpt, struct smtp_reply *r);
-	/* SMTP_AUTH_* mechanisms offered to this session if it were (tls=1)
+	/* Policy at a stage.  Returns SMTP_OK to go on (at RCPT a non-zero
+	 * v->reply.code replaces the default 250), or SMTP_PERMFAIL /
+	 * SMTP_TEMPFAIL with the reply in v->reply (code 0: a default). */
+	enum smtp_result (*check)(void *arg, enum smtp_stage stage,
+	    const struct smtp_facts *f, struct smtp_verdict *v);
+	/* AUTH_MECH_* mechanisms offered to this session if it were (tls=1)
 	 * or were not (tls=0) under TLS. */
-	unsigned (*auth_mechs)(void *arg, const struct smtp_session *s, int tls);
+	unsigned (*auth_mechs)(void *arg, const struct smtp_facts *f, int tls);
 	/* A new queue id (64 bits, unique cluster-wide). */
 	uint64_t (*new_id)(void *arg);
-};
-
-struct smtp_tx {
-	uint64_t id;
-	struct addr sender;
-	uint64_t declared_size;
-	struct smtp_rcpt *rcpts;
-	unsigned nrcpts;
-	unsigned cap_rcpts;
-	struct spool body;
-	struct buf headers;	/* added by policy at DATA, before Received */
-	/* DATA parser state */
-	int at_bol;		/* the previous line ended in CRLF */
-	int bad;		/* first defect seen: SMTP_DATA_* */
-	uint64_t raw_size;
-};
-
-struct smtp_session {
-	enum smtp_state state;
-	enum smtp_req req;
-	struct smtp_params p;
-	struct smtp_hooks h;
-	uint64_t id;		/* session id for logs */
-	char client_addr[64];
-	char helo[256];		/* "" until HELO/EHLO */
-	int esmtp;
-	int tls;		/* TLS active (implicit or after STARTTLS) */
-	char tls_version[32];
-	char tls_cipher[96];
-	char auth_user[ADDR_MAX + 1];	/* "" = not authenticated */
-	unsigned errors;
-	unsigned auth_failures;
-	unsigned auth_mech;	/* during AUTH */
-	char req_user[ADDR_MAX + 1];	/* SMTP_REQ_AUTH arguments */
-	char req_pass[512];
-	struct smtp_tx *tx;
-	struct buf in;
-	struct buf out;
-	int skipping;		/* discarding an overlong line */
-	size_t discarded;	/* plaintext dropped at STARTTLS */
-	char close_reason[64];
-	uint64_t msgs;		/* messages accepted in this session */
 };
 
 /* Create a session for a connection from client_addr ("1.2.3.4" or
@@ -210,11 +169,35 @@ void smtp_session_resume_store(struct smtp_session *s, enum smtp_result r,
 void smtp_session_timeout(struct smtp_session *s);
 void smtp_session_shutdown(struct smtp_session *s);
 
+/* The outstanding request (SMTP_REQ_NONE when there is none). */
+enum smtp_req smtp_session_request(const struct smtp_session *s);
+/* SMTP_REQ_STORE: hands over the message (the caller owns it, frees it
+ * with store_request_free()).  NULL when there is none (taken already). */
+struct store_request *smtp_session_take_store(struct smtp_session *s);
+/* SMTP_REQ_AUTH: the credentials to verify (valid until the resume). */
+const char *smtp_session_auth_user(const struct smtp_session *s);
+const char *smtp_session_auth_pass(const struct smtp_session *s);
+/* AUTH failures so far in this session. */
+unsigned smtp_session_auth_failures(const struct smtp_session *s);
+/* SMTP_REQ_CLOSE: why ("quit", "timeout", ...). */
+const char *smtp_session_close_reason(const struct smtp_session *s);
+
+/* Pending reply bytes: a pointer to them and their count; then how many
+ * were written.  The pointer is valid until the next session call. */
+const void *smtp_session_output(const struct smtp_session *s, size_t *len);
+void smtp_session_output_done(struct smtp_session *s, size_t n);
+/* Bytes of input buffered and not yet processed. */
+size_t smtp_session_input_held(const struct smtp_session *s);
+
+uint64_t smtp_session_id(const struct smtp_session *s);
+/* 1 while reading message text (DATA timeout applies). */
+int smtp_session_in_data(const struct smtp_session *s);
+/* 1 once closing (no more input is processed). */
+int smtp_session_closing(const struct smtp_session *s);
+/* Messages accepted (250 after DATA) in this session. */
+uint64_t smtp_session_messages(const struct smtp_session *s);
+
 /* Queue id as shown to users: 16 upper-case hex digits. */
 void smtp_queue_id(uint64_t id, char out[17]);
-/* The Received: header for the current tx (CRLF-terminated), for the
- * store path; written into dst (size n).  Returns length or -1. */
-int smtp_session_received(const struct smtp_session *s, const char *rcpt_hint,
-    char *dst, size_t n);
 
 #endif

@@ -15,23 +15,23 @@
 #include "daemon/smtp_session.h"
 
 static enum smtp_result
-check(void *arg, struct smtp_session *s, enum smtp_stage st,
-    struct smtp_rcpt *rc, struct smtp_reply *r)
+check(void *arg, enum smtp_stage st, const struct smtp_facts *f,
+    struct smtp_verdict *v)
 {
 	(void)arg;
-	(void)s;
-	(void)r;
-	if (st == SMTP_STAGE_RCPT && rc->addr.domain[0] == 'x')
+	if (st == SMTP_STAGE_RCPT && f->rcpt->domain[0] == 'x')
 		return SMTP_PERMFAIL;
+	if (st == SMTP_STAGE_DATA && v->headers != NULL && f->nrcpts > 1)
+		buf_printf(v->headers, "X-Fuzz: %zu\r\n", f->nrcpts);
 	return SMTP_OK;
 }
 
 static unsigned
-mechs(void *arg, const struct smtp_session *s, int tls)
+mechs(void *arg, const struct smtp_facts *f, int tls)
 {
 	(void)arg;
-	(void)s;
-	return tls ? SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN : SMTP_AUTH_LOGIN;
+	(void)f;
+	return tls ? AUTH_MECH_PLAIN | AUTH_MECH_LOGIN : AUTH_MECH_LOGIN;
 }
 
 static uint64_t
@@ -46,9 +46,11 @@ serve(struct smtp_session *s, uint8_t flavour)
 {
 	int rounds;
 
-	for (rounds = 0; rounds < 8 && s->req != SMTP_REQ_NONE &&
-	    s->req != SMTP_REQ_CLOSE; rounds++) {
-		switch (s->req) {
+	for (rounds = 0; rounds < 8; rounds++) {
+		switch (smtp_session_request(s)) {
+		case SMTP_REQ_NONE:
+		case SMTP_REQ_CLOSE:
+			return;
 		case SMTP_REQ_STARTTLS:
 			smtp_session_tls_started(s, "TLSv1.3", "TLS_AES_128_GCM_SHA256");
 			break;
@@ -57,11 +59,13 @@ serve(struct smtp_session *s, uint8_t flavour)
 			    SMTP_PERMFAIL);
 			break;
 		case SMTP_REQ_STORE:
+			/* Taken as the committer would (or left for the
+			 * session to drop). */
+			if (flavour & 4)
+				store_request_free(smtp_session_take_store(s));
 			smtp_session_resume_store(s, (flavour & 2) ? SMTP_OK :
 			    SMTP_TEMPFAIL, NULL);
 			break;
-		default:
-			return;
 		}
 	}
 }
@@ -93,12 +97,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	smtp_session_start(s, NULL);
 	for (i = 1; i <= size; i++) {
 		if (i == size || data[i] == 0xff) {
-			if (s->req == SMTP_REQ_CLOSE)
+			size_t n;
+
+			if (smtp_session_request(s) == SMTP_REQ_CLOSE)
 				break;
 			if (i > start + 1 && smtp_session_wants_input(s))
 				smtp_session_feed(s, data + start + 1, i - start - 1);
 			serve(s, flavour);
-			buf_consume(&s->out, buf_unread(&s->out));
+			(void)smtp_session_output(s, &n);
+			smtp_session_output_done(s, n);
 			smtp_session_process(s);
 			start = i;
 		}

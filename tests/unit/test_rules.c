@@ -22,7 +22,6 @@
 #include <cmocka.h>
 
 #include "daemon/rules.h"
-#include "daemon/smtp_session.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1251,14 +1250,14 @@ describe(const struct rules_result *r, enum decision d, char *out, size_t n)
 		    r->reply_rule ? r->reply_rule : "(none)");
 		break;
 	case D_RELAY_HOST:
-		snprintf(out, n, "host=%s port=%d", r->relay_host,
-		    r->relay_port);
+		snprintf(out, n, "host=%s port=%d", r->route.host,
+		    r->route.port);
 		break;
 	case D_RELAY_TLS:
-		snprintf(out, n, "tls=%s", relay_tls_name(r->relay_tls));
+		snprintf(out, n, "tls=%s", relay_tls_name(r->route.tls));
 		break;
 	case D_VERSIONS:
-		rules_versions_text(r->relay_versions, v, sizeof(v));
+		tls_versions_text(r->route.versions, v, sizeof(v));
 		snprintf(out, n, "versions=%s", v);
 		break;
 	case D_AUTH_PLAIN:
@@ -1408,8 +1407,8 @@ test_last_action_in_rule_wins(void **state)
 	add_action_ok(r, &h1);
 	add_action_ok(r, &h2);
 	eval(&rs, RULES_RCPT, &x, &res, &t);
-	expect_str("relay_host", res.relay_host, "h2");
-	expect_int("relay_port", res.relay_port, 26);
+	expect_str("relay_host", res.route.host, "h2");
+	expect_int("relay_port", res.route.port, 26);
 	rules_free(&rs);
 }
 
@@ -1446,15 +1445,15 @@ test_decisions_combine(void **state)
 	expect_str("ecode", res.ecode, "5.7.1");
 	expect_str("text", res.text, "denied");
 	expect_str("reply_rule", res.reply_rule, "r1");
-	expect_str("relay_host", res.relay_host, "mx.example");
-	expect_int("relay_port", res.relay_port, 2525);
-	expect_int("relay_tls", res.relay_tls, RELAY_TLS_IMPLICIT);
-	expect_int("relay_versions", res.relay_versions,
-	    RULES_TLS10 | RULES_TLS13);
+	expect_str("relay_host", res.route.host, "mx.example");
+	expect_int("relay_port", res.route.port, 2525);
+	expect_int("relay_tls", res.route.tls, RELAY_TLS_IMPLICIT);
+	expect_int("relay_versions", res.route.versions,
+	    TLS_VERSIONS_10 | TLS_VERSIONS_13);
 	expect_int("auth_plain_set", res.auth_plain_set, 1);
-	expect_int("auth_plain", res.auth_plain, SMTP_AUTH_LOGIN);
+	expect_int("auth_plain", res.auth_plain, AUTH_MECH_LOGIN);
 	expect_int("auth_tls_set", res.auth_tls_set, 1);
-	expect_int("auth_tls", res.auth_tls, SMTP_AUTH_PLAIN);
+	expect_int("auth_tls", res.auth_tls, AUTH_MECH_PLAIN);
 	expect_int("nheaders", res.nheaders, 1);
 	expect_int("stopped", res.stopped, 0);
 	expect_int("trace calls", t.n, 6);
@@ -1494,9 +1493,9 @@ test_stop_ends_after_rule(void **state)
 	expect_int("stopped", res.stopped, 1);
 	expect_int("reply", res.reply, REPLY_REJECT);
 	expect_str("reply_rule", res.reply_rule, "B");
-	expect_str("relay_host (action after stop in B)", res.relay_host,
+	expect_str("relay_host (action after stop in B)", res.route.host,
 	    "b.example");
-	expect_int("relay_tls (only C sets it)", res.relay_tls,
+	expect_int("relay_tls (only C sets it)", res.route.tls,
 	    RELAY_TLS_UNSET);
 	expect_int("nheaders", res.nheaders, 1);
 	expect_str("header", res.headers[0]->hname, "X-B");
@@ -1527,7 +1526,7 @@ test_stop_in_nonmatching_rule_ignored(void **state)
 	eval(&rs, RULES_RCPT, &x, &res, &t);
 	expect_int("stopped", res.stopped, 0);
 	expect_int("reply", res.reply, REPLY_NONE);
-	expect_str("relay_host", res.relay_host, "c.example");
+	expect_str("relay_host", res.route.host, "c.example");
 	expect_int("trace calls", t.n, 2);
 	expect_int("trace B matched", t.matched[0], 0);
 	expect_int("trace C matched", t.matched[1], 1);
@@ -1560,7 +1559,7 @@ test_scenario_auth_only_on_tls(void **state)
 		expect_int("auth_plain", res.auth_plain, 0);
 		expect_int("auth_tls_set", res.auth_tls_set, 1);
 		expect_int("auth_tls", res.auth_tls,
-		    SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN);
+		    AUTH_MECH_PLAIN | AUTH_MECH_LOGIN);
 		expect_int("reply", res.reply, REPLY_NONE);
 		expect_int("trace calls", t.n, 2);
 	}
@@ -1667,19 +1666,19 @@ test_scenario_relay_tls_versions(void **state)
 		snprintf(desc, sizeof(desc), "%s (%s)", cases[i].addr,
 		    cases[i].local ? "local" : "relayed");
 		if (cases[i].routed) {
-			expect_str(desc, res.relay_host,
+			expect_str(desc, res.route.host,
 			    "smarthost.example.net");
-			expect_int(desc, res.relay_port, 465);
-			expect_int(desc, res.relay_tls, RELAY_TLS_REQUIRED);
-			expect_int(desc, res.relay_versions,
-			    RULES_TLS11 | RULES_TLS12);
-			rules_versions_text(res.relay_versions, v, sizeof(v));
+			expect_int(desc, res.route.port, 465);
+			expect_int(desc, res.route.tls, RELAY_TLS_REQUIRED);
+			expect_int(desc, res.route.versions,
+			    TLS_VERSIONS_11 | TLS_VERSIONS_12);
+			tls_versions_text(res.route.versions, v, sizeof(v));
 			expect_str(desc, v, "TLSv1.1,TLSv1.2");
 		} else {
-			expect_str(desc, res.relay_host, "");
-			expect_int(desc, res.relay_port, 0);
-			expect_int(desc, res.relay_tls, RELAY_TLS_UNSET);
-			expect_int(desc, res.relay_versions, 0);
+			expect_str(desc, res.route.host, "");
+			expect_int(desc, res.route.port, 0);
+			expect_int(desc, res.route.tls, RELAY_TLS_UNSET);
+			expect_int(desc, res.route.versions, 0);
 		}
 		expect_int(desc, res.reply, REPLY_NONE);
 	}
@@ -1814,13 +1813,13 @@ test_versions_text(void **state)
 		const char *want;
 	} cases[] = {
 		{ 0, "" },
-		{ RULES_TLS10, "TLSv1" },
-		{ RULES_TLS11, "TLSv1.1" },
-		{ RULES_TLS12, "TLSv1.2" },
-		{ RULES_TLS13, "TLSv1.3" },
-		{ RULES_TLS11 | RULES_TLS12, "TLSv1.1,TLSv1.2" },
-		{ RULES_TLS10 | RULES_TLS13, "TLSv1,TLSv1.3" },
-		{ RULES_TLS10 | RULES_TLS11 | RULES_TLS12 | RULES_TLS13,
+		{ TLS_VERSIONS_10, "TLSv1" },
+		{ TLS_VERSIONS_11, "TLSv1.1" },
+		{ TLS_VERSIONS_12, "TLSv1.2" },
+		{ TLS_VERSIONS_13, "TLSv1.3" },
+		{ TLS_VERSIONS_11 | TLS_VERSIONS_12, "TLSv1.1,TLSv1.2" },
+		{ TLS_VERSIONS_10 | TLS_VERSIONS_13, "TLSv1,TLSv1.3" },
+		{ TLS_VERSIONS_10 | TLS_VERSIONS_11 | TLS_VERSIONS_12 | TLS_VERSIONS_13,
 		    "TLSv1,TLSv1.1,TLSv1.2,TLSv1.3" },
 	};
 	size_t i;
@@ -1830,7 +1829,7 @@ test_versions_text(void **state)
 		char out[64], desc[32];
 
 		memset(out, 'x', sizeof(out));
-		rules_versions_text(cases[i].v, out, sizeof(out));
+		tls_versions_text(cases[i].v, out, sizeof(out));
 		snprintf(desc, sizeof(desc), "versions 0x%x", cases[i].v);
 		expect_str(desc, out, cases[i].want);
 	}
@@ -1840,11 +1839,11 @@ test_versions_text(void **state)
 			const char *sql;
 			unsigned want;
 		} p[] = {
-			{ "{TLSv1}", RULES_TLS10 },
-			{ "{TLSv1.1,TLSv1.2}", RULES_TLS11 | RULES_TLS12 },
-			{ "{TLSv1.3}", RULES_TLS13 },
-			{ "{TLSv1,TLSv1.1,TLSv1.2,TLSv1.3}", RULES_TLS10 |
-			    RULES_TLS11 | RULES_TLS12 | RULES_TLS13 },
+			{ "{TLSv1}", TLS_VERSIONS_10 },
+			{ "{TLSv1.1,TLSv1.2}", TLS_VERSIONS_11 | TLS_VERSIONS_12 },
+			{ "{TLSv1.3}", TLS_VERSIONS_13 },
+			{ "{TLSv1,TLSv1.1,TLSv1.2,TLSv1.3}", TLS_VERSIONS_10 |
+			    TLS_VERSIONS_11 | TLS_VERSIONS_12 | TLS_VERSIONS_13 },
 		};
 		struct ruleset rs;
 		struct rule *r;

@@ -32,6 +32,7 @@
 
 #define CLIENT "192.0.2.1"
 #define ID0 0x18C2F3A4B5C60001ULL
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 #define R_GREETING "220 mx.test ESMTP postern\r\n"
 #define R_EHLO_PLAIN "250-mx.test Hello [" CLIENT "]\r\n" \
@@ -59,23 +60,40 @@ struct fake {
 	unsigned rcpt_calls;
 	unsigned stage_calls[SMTP_STAGE_DATA + 1];
 	int refuse_stage;	/* stage + 1 whose check refuses; 0 = none */
+	int open_relay;		/* accept every recipient */
+	size_t data_nrcpts;	/* recipients the DATA check saw */
+	const char *data_header;	/* added by the DATA check */
+	unsigned max_rcpts;	/* session_new_ex: 0 = 3 */
 };
 
 static struct fake fake;
 
 static enum smtp_result
-fake_check(void *arg, struct smtp_session *s, enum smtp_stage stage,
-    struct smtp_rcpt *rc, struct smtp_reply *r)
+fake_check(void *arg, enum smtp_stage stage, const struct smtp_facts *facts,
+    struct smtp_verdict *v)
 {
 	struct fake *f = arg;
+	struct smtp_reply *r = &v->reply;
 	const struct addr *rcpt;
 	const char *at;
 	size_t llen;
 
 	f->stage_calls[stage]++;
+	if (stage == SMTP_STAGE_DATA) {
+		f->data_nrcpts = facts->nrcpts;
+		if (f->data_header != NULL && v->headers != NULL)
+			buf_printf(v->headers, "%s\r\n", f->data_header);
+	}
+	if (stage == SMTP_STAGE_RCPT && f->open_relay) {
+		/* A route for every recipient, as rules would set it. */
+		snprintf(v->route.host, sizeof(v->route.host), "relay.test");
+		v->route.port = 2525;
+		v->route.tls = RELAY_TLS_REQUIRED;
+		v->route.versions = TLS_VERSIONS_13;
+	}
 	if (stage != SMTP_STAGE_RCPT)
 		return f->refuse_stage == (int)stage + 1 ? SMTP_PERMFAIL : SMTP_OK;
-	rcpt = &rc->addr;
+	rcpt = facts->rcpt;
 	at = strchr(rcpt->addr, '@');
 	llen = at ? (size_t)(at - rcpt->addr) : strlen(rcpt->addr);
 
@@ -90,7 +108,7 @@ fake_check(void *arg, struct smtp_session *s, enum smtp_stage stage,
 		    "rejected: User unknown", rcpt->addr);
 		return SMTP_PERMFAIL;
 	}
-	if (s->auth_user[0] != '\0')
+	if (facts->auth_user[0] != '\0' || f->open_relay)
 		return SMTP_OK;
 	r->code = 554;
 	snprintf(r->ecode, sizeof(r->ecode), "5.7.1");
@@ -100,11 +118,11 @@ fake_check(void *arg, struct smtp_session *s, enum smtp_stage stage,
 }
 
 static unsigned
-fake_auth_mechs(void *arg, const struct smtp_session *s, int tls)
+fake_auth_mechs(void *arg, const struct smtp_facts *f, int tls)
 {
 	(void)arg;
-	(void)s;
-	return tls ? SMTP_AUTH_PLAIN | SMTP_AUTH_LOGIN : 0;
+	(void)f;
+	return tls ? AUTH_MECH_PLAIN | AUTH_MECH_LOGIN : 0;
 }
 
 static uint64_t
@@ -128,7 +146,7 @@ session_new_ex(int implicit)
 	p.implicit_tls = implicit;
 	p.starttls_offer = 1;
 	p.max_size = 10000;
-	p.max_rcpts = 3;
+	p.max_rcpts = fake.max_rcpts != 0 ? fake.max_rcpts : 3;
 	p.max_errors = 5;
 	p.max_auth_failures = 3;
 	memset(&h, 0, sizeof(h));
@@ -238,35 +256,36 @@ session_data(void)
 	return s;
 }
 
-/* The spool after the Received: header (a folded header: its end is the
- * first CRLF not followed by a tab).  Returns a malloc'd NUL-terminated
- * copy and its length. */
+/* The message of the store request the session built at the end of DATA
+ * (not yet taken): its headers are exactly our Received: line (one folded
+ * header: its end is the last CRLF, no CRLF followed by a non-tab before);
+ * the body is the spool.  Returns a malloc'd NUL-terminated copy of the
+ * body and its length. */
 static char *
 spool_body(struct smtp_session *s, size_t *len)
 {
-	size_t n, i;
-	uint8_t *all;
+	struct store_request *r = s->store;
+	const char *h;
+	size_t n, hl, i;
 	char *body;
 
-	assert_non_null(s->tx);
-	n = spool_size(&s->tx->body);
-	all = malloc(n + 1);
-	assert_non_null(all);
-	assert_int_equal(spool_read_all(&s->tx->body, all), 0);
-	all[n] = '\0';
-	assert_true(strncmp((char *)all, "Received: from client.example ([" CLIENT
-	    "])", 42) == 0);
-	for (i = 0; i + 2 < n; i++)
-		if (all[i] == '\r' && all[i + 1] == '\n' && all[i + 2] != '\t')
+	assert_non_null(r);
+	h = (const char *)buf_data(&r->headers);
+	hl = buf_unread(&r->headers);
+	assert_true(strncmp(h, "Received: from client.example ([" CLIENT "])",
+	    42) == 0);
+	for (i = 0; i + 2 < hl; i++)
+		if (h[i] == '\r' && h[i + 1] == '\n' && h[i + 2] != '\t')
 			break;
-	assert_true(i + 2 <= n);
-	i += 2;
-	*len = n - i;
-	body = malloc(*len + 1);
+	assert_int_equal(i + 2, hl);
+	assert_int_equal(r->size, hl + spool_size(&r->body));
+	n = spool_size(&r->body);
+	body = malloc(n + 1);
 	assert_non_null(body);
-	memcpy(body, all + i, *len);
-	body[*len] = '\0';
-	free(all);
+	assert_int_equal(spool_read_all(&r->body,
+	    (uint8_t *)body), 0);
+	body[n] = '\0';
+	*len = n;
 	return body;
 }
 
@@ -1276,6 +1295,184 @@ test_policy_refuses_ehlo_mail_data(void **state)
 	smtp_session_free(s);
 }
 
+/* The dispatcher applies the command table's flags (smtp_cmd.c):
+ * CMD_CLOSE_NOW for every HTTP verb, in any case, before HELO too;
+ * CMD_NEEDS_HELO only for MAIL, RCPT, DATA and AUTH. */
+static void
+test_cmd_flags_close_now_and_needs_helo(void **state)
+{
+	static const char *const http[] = { "GET /", "post /x HTTP/1.1",
+	    "HEAD /", "PUT /", "CONNECT mx.test:25" };
+	static const char *const needs[] = { "MAIL FROM:<a@b.test>",
+	    "RCPT TO:<a@b.test>", "DATA", "AUTH PLAIN" };
+	struct smtp_session *s;
+	char line[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(http); i++) {
+		s = session_new_ex(0);
+		expect_out(s, R_GREETING);
+		snprintf(line, sizeof(line), "%s\r\nNOOP\r\n", http[i]);
+		feed(s, line);
+		expect_out(s, "421 4.7.0 mx.test Not an SMTP client, "
+		    "closing\r\n");
+		assert_int_equal(smtp_session_request(s), SMTP_REQ_CLOSE);
+		assert_true(smtp_session_closing(s));
+		assert_string_equal(smtp_session_close_reason(s),
+		    "http command");
+		smtp_session_free(s);
+	}
+	s = session_new_ex(0);
+	expect_out(s, R_GREETING);
+	for (i = 0; i < NELEM(needs); i++) {
+		snprintf(line, sizeof(line), "%s\r\n", needs[i]);
+		feed(s, line);
+		expect_out(s, R_NEED_HELO);
+	}
+	feed(s, "NOOP\r\nRSET\r\nVRFY x\r\n");
+	expect_out(s, R_OK R_OK "252 2.5.2 Cannot VRFY user, but will accept "
+	    "message and attempt delivery\r\n");
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_NONE);
+	smtp_session_free(s);
+}
+
+/* CMD_LAST_CLOSE and CMD_LAST_DISCARD apply only to a command that passed
+ * its checks: a refused DATA or STARTTLS leaves the pipelined input alone.
+ * Input behind EHLO is tolerated (the flag is not set there). */
+static void
+test_cmd_flags_last_after_checks(void **state)
+{
+	struct smtp_session *s = session_ehlo();
+
+	(void)state;
+	/* DATA without MAIL: 503, then the NOOP behind it is answered. */
+	feed(s, "DATA\r\nNOOP\r\n");
+	expect_out(s, "503 5.5.1 Error: need MAIL command\r\n" R_OK);
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_NONE);
+	/* DATA with a bad argument: 501, no close. */
+	feed(s, MAIL_RCPT "DATA x\r\nRSET\r\n");
+	expect_out(s, R_MAIL R_RCPT "501 5.5.4 Syntax: DATA\r\n" R_OK);
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_NONE);
+	/* A refused STARTTLS discards nothing. */
+	feed(s, "STARTTLS x\r\nNOOP\r\n");
+	expect_out(s, "501 5.5.4 Syntax: STARTTLS\r\n" R_OK);
+	assert_int_equal(s->discarded, 0);
+	/* EHLO with MAIL behind it: both answered. */
+	feed(s, "EHLO client.example\r\nMAIL FROM:<a@remote.test>\r\n");
+	expect_out(s, R_EHLO_PLAIN R_MAIL);
+	/* QUIT closes; what follows is not answered. */
+	feed(s, "QUIT\r\nNOOP\r\n");
+	expect_out(s, "221 2.0.0 Bye\r\n");
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_CLOSE);
+	smtp_session_free(s);
+}
+
+/* DATA-stage policy sees every accepted recipient, far beyond 1000, and
+ * the store request carries them all with their routes. */
+static void
+test_data_policy_sees_every_recipient(void **state)
+{
+	enum { N = 1500 };
+	struct smtp_session *s;
+	struct store_request *r;
+	char line[64];
+	unsigned i;
+
+	(void)state;
+	fake.max_rcpts = N;
+	s = session_ehlo();
+	fake.open_relay = 1;
+	feed(s, "MAIL FROM:<sender@remote.test>\r\n");
+	expect_out(s, R_MAIL);
+	for (i = 0; i < N; i++) {
+		snprintf(line, sizeof(line), "RCPT TO:<r%u@far.test>\r\n", i);
+		feed(s, line);
+		expect_out(s, R_RCPT);
+	}
+	feed(s, "RCPT TO:<one.too.many@far.test>\r\n");
+	expect_out(s, "452 4.5.3 Error: too many recipients\r\n");
+	feed(s, "DATA\r\n");
+	expect_out(s, R_DATA);
+	feed(s, "Subject: many\r\n\r\nbody\r\n.\r\n");
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_STORE);
+	assert_int_equal(fake.data_nrcpts, N);
+	r = smtp_session_take_store(s);
+	assert_non_null(r);
+	assert_int_equal(r->nrcpts, N);
+	assert_string_equal(r->rcpts[0].addr.addr, "r0@far.test");
+	assert_string_equal(r->rcpts[N - 1].addr.addr, "r1499@far.test");
+	assert_string_equal(r->rcpts[N - 1].route.host, "relay.test");
+	assert_int_equal(r->rcpts[N - 1].route.port, 2525);
+	assert_int_equal(r->rcpts[N - 1].route.tls, RELAY_TLS_REQUIRED);
+	assert_int_equal(r->rcpts[N - 1].route.versions, TLS_VERSIONS_13);
+	store_request_free(r);
+	smtp_session_resume_store(s, SMTP_OK, NULL);
+	expect_out(s, "250 2.0.0 Ok: queued as 18C2F3A4B5C60001\r\n");
+	smtp_session_free(s);
+}
+
+/* The store request is a value: envelope, origin, the rules' headers
+ * before Received:, the body; it changes hands once. */
+static void
+test_store_request_contents(void **state)
+{
+	static const char auth[] = "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n";
+	struct smtp_session *s = session_tls();
+	struct store_request *r;
+	const char *h;
+	uint8_t body[64];
+
+	(void)state;
+	feed(s, auth);
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_AUTH);
+	assert_string_equal(smtp_session_auth_user(s), "alice");
+	assert_string_equal(smtp_session_auth_pass(s), "s3cret");
+	smtp_session_resume_auth(s, SMTP_OK);
+	expect_out(s, R_AUTH_OK);
+	fake.data_header = "X-Rule: yes";
+	feed(s, "MAIL FROM:<alice@local.test> SIZE=50\r\n"
+	    "RCPT TO:<bob@local.test>\r\n");
+	expect_out(s, R_MAIL R_RCPT);
+	feed(s, "DATA\r\n");
+	expect_out(s, R_DATA);
+	feed(s, "Subject: x\r\n\r\n..dot\r\n.\r\n");
+	assert_int_equal(smtp_session_request(s), SMTP_REQ_STORE);
+	r = smtp_session_take_store(s);
+	assert_non_null(r);
+	assert_null(smtp_session_take_store(s));
+	assert_int_equal(r->id, ID0);
+	assert_int_equal(r->session_id, 0x42);
+	assert_string_equal(r->sender.addr, "alice@local.test");
+	assert_int_equal(r->declared_size, 50);
+	assert_int_equal(r->nrcpts, 1);
+	assert_string_equal(r->rcpts[0].addr.addr, "bob@local.test");
+	assert_string_equal(r->client_addr, CLIENT);
+	assert_string_equal(r->helo, "client.example");
+	assert_string_equal(r->listener, "smtp");
+	assert_string_equal(r->tls_version, "TLSv1.3");
+	assert_string_equal(r->tls_cipher, "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(r->auth_user, "alice");
+	h = (const char *)buf_data(&r->headers);
+	assert_true(strncmp(h, "X-Rule: yes\r\nReceived: from client.example "
+	    "([" CLIENT "])", 55) == 0);
+	assert_non_null(strstr(h, "with ESMTPSA id 18C2F3A4B5C60001"));
+	assert_non_null(strstr(h, "for <bob@local.test>"));
+	assert_int_equal(spool_size(&r->body), strlen("Subject: x\r\n\r\n"
+	    ".dot\r\n"));
+	assert_int_equal(spool_read_all(&r->body, body), 0);
+	assert_memory_equal(body, "Subject: x\r\n\r\n.dot\r\n", 20);
+	/* size: what DATA rules saw as message_size (Received: + body). */
+	assert_int_equal(r->size, buf_unread(&r->headers) - strlen("X-Rule: "
+	    "yes\r\n") + 20);
+	assert_int_equal(store_request_length(r), buf_unread(&r->headers) + 20);
+	store_request_free(r);
+	smtp_session_resume_store(s, SMTP_OK, NULL);
+	expect_out(s, "250 2.0.0 Ok: queued as 18C2F3A4B5C60001\r\n");
+	assert_int_equal(smtp_session_messages(s), 1);
+	smtp_session_free(s);
+}
+
 int
 main(void)
 {
@@ -1319,6 +1516,10 @@ main(void)
 		cmocka_unit_test(test_output_throttling),
 		cmocka_unit_test(test_policy_refuses_connect),
 		cmocka_unit_test(test_policy_refuses_ehlo_mail_data),
+		cmocka_unit_test(test_cmd_flags_close_now_and_needs_helo),
+		cmocka_unit_test(test_cmd_flags_last_after_checks),
+		cmocka_unit_test(test_data_policy_sees_every_recipient),
+		cmocka_unit_test(test_store_request_contents),
 	};
 
 	return cmocka_run_group_tests_name("smtp_session", tests, NULL, NULL);
