@@ -3,11 +3,11 @@
  *
  * Sessions that finished DATA hand a store job (a store request,
  * store_request.h, and a completion) to the committer.  A small
- * pool of committer threads, each owning one PGconn, takes every job that is
- * waiting (up to COMMITTER_BATCH) and writes the whole batch - messages,
- * bodies, recipients - with ONE prepared statement (binary array
- * parameters, see pgarr.h) in autocommit, i.e. one transaction and one
- * round trip.  Only when that statement returns PGRES_COMMAND_OK, which
+ * pool of committer threads, each owning one database connection (db.h),
+ * takes every job that is waiting (up to COMMITTER_BATCH) and writes the
+ * whole batch - messages, bodies, recipients - with ONE prepared statement
+ * (db_store.h: binary array parameters) in autocommit, i.e. one
+ * transaction and one round trip.  Only when that statement returns PGRES_COMMAND_OK, which
  * means the transaction committed, is each job's completion called with
  * SMTP_OK; on any error every job of the batch gets SMTP_TEMPFAIL (the
  * client sees 451 4.3.0 and retries; a lost connection after COMMIT was

@@ -1,0 +1,42 @@
+/*
+ * db_store.h - the accept path's statements (a statement module over
+ * db.h): writing accepted messages into the queue.
+ *
+ * db_store_batch() writes a batch of store requests - messages, bodies,
+ * recipients with their routes - with ONE prepared statement whose
+ * parameters are binary arrays (pgarr.h), in autocommit: one transaction,
+ * one round trip, whatever the batch size.
+ *
+ * Promises: it returns 0 only when the statement returned
+ * PGRES_COMMAND_OK, i.e. the transaction committed and every message of
+ * the batch is durable; otherwise -1 and nothing of the batch is stored
+ * (a lost connection after COMMIT was sent is the one exception: the
+ * batch may be stored although -1 came back; the clients retry, so a
+ * message can be duplicated, never lost).  A broken connection is reported
+ * to the database layer (db_failed), which reconnects with its backoff.
+ */
+#ifndef POSTERN_DB_STORE_H
+#define POSTERN_DB_STORE_H
+
+#include <stddef.h>
+
+#include "daemon/store_request.h"
+
+struct db;
+
+/* A committer connection (db.h role "committer": the store statement,
+ * statement_timeout 30 s so a hung database turns into 451s, not sessions
+ * parked forever; reconnect backoff 0.1 s doubling to 5 s).  It connects
+ * on first use.  conninfo is used only if the database layer was given
+ * none yet (db_set_conninfo). */
+struct db *db_store_open(const char *conninfo);
+/* Connects now if not connected (so the first message does not wait). */
+void db_store_warm(struct db *d);
+void db_store_close(struct db *d);
+
+/* Stores reqs[0..n) for node.  who names the caller in logs.  Returns 0
+ * when committed, -1 otherwise (logged). */
+int db_store_batch(struct db *d, const char *node,
+    struct store_request *const *reqs, size_t n, const char *who);
+
+#endif
