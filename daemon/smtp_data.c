@@ -63,7 +63,8 @@ store_request_make(struct smtp_session *s, const struct buf *rh)
 	buf_init(&r->headers, SMTP_HEADERS_MAX + SMTP_RECEIVED_MAX);
 	/* Both fit: rh is bounded by SMTP_HEADERS_MAX, Received: by
 	 * SMTP_RECEIVED_MAX. */
-	if (buf_append(&r->headers, buf_data(rh), buf_unread(rh)) == -1 ||
+	if ((buf_unread(rh) > 0 && buf_append(&r->headers, buf_data(rh),
+	    buf_unread(rh)) == -1) ||
 	    buf_append(&r->headers, tx->received, tx->received_len) == -1)
 		fatalx("smtp: store request headers overflow");
 	r->id = tx->id;

@@ -493,7 +493,8 @@ const void *
 smtp_session_output(const struct smtp_session *s, size_t *len)
 {
 	*len = buf_unread(&s->out);
-	return buf_data(&s->out);
+	/* An empty buffer may have no memory at all. */
+	return *len > 0 ? buf_data(&s->out) : (const void *)"";
 }
 
 void
