@@ -214,9 +214,13 @@ flush_out(struct conn *c)
 	const void *out;
 	size_t len;
 
-	while ((out = smtp_session_output(s, &len)), len > 0) {
+	/* Bounded: each round writes at least one byte or returns. */
+	for (;;) {
 		size_t n = 0;
 
+		out = smtp_session_output(s, &len);
+		if (len == 0)
+			break;
 		if (c->tls != NULL) {
 			enum tls_io r = tls_conn_write(c->tls, out, len, &n);
 
