@@ -5,7 +5,7 @@
  * its output buffer plus at most one outstanding request for the I/O layer:
  *   SMTP_REQ_STARTTLS  flush output, start the TLS handshake, then call
  *                      smtp_session_tls_started();
- *   SMTP_REQ_AUTH      verify req_user/req_pass, then
+ *   SMTP_REQ_AUTH      verify smtp_session_auth_user/_pass, then
  *                      smtp_session_resume_auth();
  *   SMTP_REQ_STORE     take the store request (smtp_session_take_store),
  *                      commit it durably, then smtp_session_resume_store();
@@ -32,8 +32,9 @@
  * throttled, not buffered without limit).  Input is bounded by the I/O
  * layer calling smtp_session_wants_input() before reading.
  *
- * Ownership: the session owns its buffers, its transaction and the spool;
- * the I/O layer owns the socket, the TLS object and the session pointer.
+ * Ownership: the session owns its buffers, its transaction and the spool
+ * until the store request is taken; the I/O layer owns the socket, the TLS
+ * object and the session pointer.
  * One thread at a time.
  */
 #ifndef POSTERN_SMTP_SESSION_H
