@@ -116,13 +116,14 @@ committer_start(const char *conninfo, const char *node, int n)
 {
 	int i;
 
+	(void)conninfo;
 	c_node = xstrdup(node);
 	threads = xcalloc((size_t)n, sizeof(*threads));
 	for (i = 0; i < n; i++) {
 		struct committer *c = xcalloc(1, sizeof(*c));
 
 		snprintf(c->name, sizeof(c->name), "committer%d", i);
-		c->db = db_store_open(conninfo);
+		c->db = db_store_open();
 		if (pthread_create(&threads[i], NULL, committer_main, c) != 0) {
 			log_warn("committer: pthread_create");
 			db_store_close(c->db);

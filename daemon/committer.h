@@ -37,8 +37,10 @@ struct committer_job {
 	void *arg;
 };
 
-/* Starts n threads connecting with conninfo; node is recorded per message.
- * Returns 0 or -1. */
+/* Starts n threads; node is recorded per message.  They connect with the
+ * database layer's conninfo (db_set_conninfo, set by main); the conninfo
+ * argument is unused and goes when server.c stops passing it.  Returns 0
+ * or -1. */
 int committer_start(const char *conninfo, const char *node, int n);
 void committer_submit(struct committer_job *job);
 /* Finishes queued jobs and stops the threads. */

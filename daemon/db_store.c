@@ -66,10 +66,8 @@ static const struct db_role db_store_role = {
 };
 
 struct db *
-db_store_open(const char *conninfo)
+db_store_open(void)
 {
-	if (db_conninfo()[0] == '\0' && conninfo != NULL)
-		db_set_conninfo(conninfo);
 	return db_open(&db_store_role, NULL);
 }
 

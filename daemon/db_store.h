@@ -27,9 +27,8 @@ struct db;
 /* A committer connection (db.h role "committer": the store statement,
  * statement_timeout 30 s so a hung database turns into 451s, not sessions
  * parked forever; reconnect backoff 0.1 s doubling to 5 s).  It connects
- * on first use.  conninfo is used only if the database layer was given
- * none yet (db_set_conninfo). */
-struct db *db_store_open(const char *conninfo);
+ * on first use, with the database layer's conninfo (db_set_conninfo). */
+struct db *db_store_open(void);
 /* Connects now if not connected (so the first message does not wait). */
 void db_store_warm(struct db *d);
 void db_store_close(struct db *d);
