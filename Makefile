@@ -1,4 +1,4 @@
-# postern - one plain Makefile (STYLE.md rule 22).
+# postern - one plain Makefile (docs/style.md rule 22).
 #
 #   make            build posternd, postern-console and the unit tests' lib
 #   make run        install what is missing, set up var/, start posternd

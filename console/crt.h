@@ -1,6 +1,6 @@
 /*
  * crt.h - the terminal: the only module of the console that calls curses
- * (STYLE.md rule 23, after htop's CRT.c).
+ * (docs/style.md rule 23, after htop's CRT.c).
  *
  * crt_init() sets up ncursesw (locale, cbreak, no echo, keypad, hidden
  * cursor), picks the colour scheme and installs the signal handlers that

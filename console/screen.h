@@ -1,5 +1,5 @@
 /*
- * screen.h - what a console screen is (htop's Panel, STYLE.md rule 23).
+ * screen.h - what a console screen is (htop's Panel, docs/style.md rule 23).
  *
  * A screen is a thin view over one query module (q_*.c): load() fetches
  * what it shows through SQL, draw() paints it into the body area the

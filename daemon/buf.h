@@ -1,5 +1,5 @@
 /*
- * buf.h - the one byte buffer type (STYLE.md rule 15).
+ * buf.h - the one byte buffer type (docs/style.md rule 15).
  *
  * A struct buf holds data[off .. len) as unread bytes with a hard maximum
  * size max.  Invariants: off <= len <= cap <= max (cap may be 0 with data

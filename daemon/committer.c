@@ -19,6 +19,7 @@
 
 #include "daemon/db_store.h"
 #include "daemon/log.h"
+#include "daemon/queue_id.h"
 #include "daemon/util.h"
 
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,7 +40,7 @@ log_stored(const struct store_request *q)
 {
 	char qid[17], esc[300];
 
-	smtp_queue_id(q->id, qid);
+	queue_id_format(q->id, qid);
 	log_info("%s queued from=<%s> size=%" PRIu64 " nrcpt=%u session=%016"
 	    PRIx64 " client=%s%s%s", qid, log_escape(esc, sizeof(esc),
 	    q->sender.addr, strlen(q->sender.addr)), q->size, q->nrcpts,
@@ -112,11 +113,10 @@ committer_main(void *arg)
 }
 
 int
-committer_start(const char *conninfo, const char *node, int n)
+committer_start(const char *node, int n)
 {
 	int i;
 
-	(void)conninfo;
 	c_node = xstrdup(node);
 	threads = xcalloc((size_t)n, sizeof(*threads));
 	for (i = 0; i < n; i++) {

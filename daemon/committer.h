@@ -13,7 +13,7 @@
  * client sees 451 4.3.0 and retries; a lost connection after COMMIT was
  * sent can at worst duplicate a message, never lose one).  While one batch
  * commits the next one gathers, which is where the throughput comes from
- * (PERFORMANCE.md "group commit").
+ * (docs/architecture.md, "Group commit").
  *
  * Threads: committer_submit() may be called from any thread and takes
  * ownership of job->req (freed before the completion runs); completions
@@ -38,10 +38,9 @@ struct committer_job {
 };
 
 /* Starts n threads; node is recorded per message.  They connect with the
- * database layer's conninfo (db_set_conninfo, set by main); the conninfo
- * argument is unused and goes when server.c stops passing it.  Returns 0
+ * database layer's conninfo (db_set_conninfo, set by main).  Returns 0
  * or -1. */
-int committer_start(const char *conninfo, const char *node, int n);
+int committer_start(const char *node, int n);
 void committer_submit(struct committer_job *job);
 /* Finishes queued jobs and stops the threads. */
 void committer_stop(void);

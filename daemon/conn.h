@@ -2,7 +2,7 @@
  * conn.h - one client connection: the socket, its TLS object and its SMTP
  * session, driven by whichever worker currently owns it.
  *
- * Ownership (STYLE.md rule 17): a conn is in exactly one of these states,
+ * Ownership (docs/style.md rule 17): a conn is in exactly one of these states,
  * changed only under c->lock:
  *   CONN_ARMED   registered in epoll (EPOLLONESHOT), owned by nobody; the
  *                event loop moves it to BUSY when an event or its deadline

@@ -172,7 +172,7 @@ dlv_finish(struct dlv_thread *t, const struct config *c,
 		if (made) {
 			char q[17];
 
-			smtp_queue_id(dsn.id, q);
+			queue_id_format(dsn.id, q);
 			log_info("%s: sender non-delivery notification: %s",
 			    m->qid, q);
 		}

@@ -1,6 +1,6 @@
 /*
  * log.h - one line per event, key=value, starting with the session or
- * queue id (STYLE.md rules 12-13).
+ * queue id (docs/style.md rules 12-13).
  *
  * Lines look like
  *   2026-11-28T22:10:09.123Z posternd[4242]: 18C2F3A4B5C60001 smtp connect client=127.0.0.1:5512 listener=smtp

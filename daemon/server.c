@@ -12,7 +12,7 @@
  * Code below the loop reaches it only through runtime.h.
  *
  * A refused plaintext client gets "421 4.7.0 ... too many connections"
- * before close.  Listen backlog 1024 (PERFORMANCE.md point 7).
+ * before close.  Listen backlog 1024 (a burst of connects must not overflow the queue).
  *
  * A listener closed by a reload is unlinked at once but freed only after
  * the epoll batch that closed it: a later event of the same batch may
@@ -642,7 +642,7 @@ static int
 threads_start(const struct server_opts *o)
 {
 	db_node_auth_init(AUTH_POOL_SIZE);
-	if (committer_start(o->conninfo, o->node,
+	if (committer_start(o->node,
 	    loop_cfg->db_connections) == -1)
 		return EX_OSERR;
 	if (delivery_start(o->node,

@@ -1,7 +1,7 @@
 /*
  * smtp_cmd.c - the SMTP command table and its handlers (RFC 5321 4.1).
  *
- * Every command goes through the one const table below (STYLE.md rule 8);
+ * Every command goes through the one const table below (docs/style.md rule 8);
  * the last entry catches unknown commands.  A command has an optional
  * check (order and syntax, no side effects; it replies and returns -1 to
  * refuse) and a run.  The dispatcher, smtp_cmd_line(), applies the flags,

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
+#include "daemon/queue_id.h"
 #include "daemon/util.h"
 
 static void
@@ -215,7 +216,7 @@ smtp_session_resume_store(struct smtp_session *s, enum smtp_result r,
 	s->store = NULL;
 	if (s->tx == NULL)
 		return;
-	smtp_queue_id(s->tx->id, qid);
+	queue_id_format(s->tx->id, qid);
 	switch (r) {
 	case SMTP_OK:
 		s->msgs++;

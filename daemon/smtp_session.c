@@ -5,7 +5,7 @@
  * stripped; bare LF is tolerated in commands, as Postfix does, but never in
  * DATA).  A command line longer than its limit is skipped up to the next LF
  * and answered "500 5.5.2 Line too long" so the dialogue stays in sync
- * (STYLE.md rule 9).  In DATA every line, with its exact line ending, goes
+ * (docs/style.md rule 9).  In DATA every line, with its exact line ending, goes
  * to smtp_data_line(), which does its own checks.
  *
  * Replies: smtp_reply() writes one (possibly multi-line) reply, counts
@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "daemon/log.h"
+#include "daemon/queue_id.h"
 #include "daemon/util.h"
 
 static const char *const state_names[] = {
@@ -411,12 +412,6 @@ smtp_session_shutdown(struct smtp_session *s)
 	smtp_close(s, "shutdown");
 }
 
-void
-smtp_queue_id(uint64_t id, char out[17])
-{
-	snprintf(out, 17, "%016" PRIX64, id);
-}
-
 int
 smtp_received(const struct smtp_session *s, const char *rcpt_hint, char *dst,
     size_t n)
@@ -427,7 +422,7 @@ smtp_received(const struct smtp_session *s, const char *rcpt_hint, char *dst,
 	struct tm tm;
 	int r;
 
-	smtp_queue_id(s->tx != NULL ? s->tx->id : 0, qid);
+	queue_id_format(s->tx != NULL ? s->tx->id : 0, qid);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));

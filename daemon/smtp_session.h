@@ -198,7 +198,5 @@ int smtp_session_closing(const struct smtp_session *s);
 /* Messages accepted (250 after DATA) in this session. */
 uint64_t smtp_session_messages(const struct smtp_session *s);
 
-/* Queue id as shown to users: 16 upper-case hex digits. */
-void smtp_queue_id(uint64_t id, char out[17]);
 
 #endif

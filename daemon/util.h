@@ -2,7 +2,7 @@
  * util.h - allocation wrappers, clocks and small string helpers.
  *
  * Generic code: knows nothing about mail.  The x* allocators never return
- * NULL: running out of memory is fatal (STYLE.md rule 12); memory exhaustion
+ * NULL: running out of memory is fatal (docs/style.md rule 12); memory exhaustion
  * is prevented by per-session limits, not handled case by case.
  * wipe() clears secrets in a way the compiler may not elide.
  * All functions are thread-safe.

@@ -10,8 +10,8 @@
  *              snapshot and shared read-only by every session of that
  *              listener.  SSLv2/SSLv3 can never be enabled.
  *   tls_conn - one TLS connection over a non-blocking socket.  wolfSSL owns
- *              the fd for reads and writes (integration style (a) of
- *              STYLE.md, as lighttpd and Postfix do; we chose it because the
+ *              the fd for reads and writes (as lighttpd and Postfix do,
+ *              rather than custom I/O callbacks; we chose it because the
  *              session already buffers plaintext above it, see
  *              docs/architecture.md).  Every call returns at once: when the
  *              socket is not ready the call reports which direction it waits
