@@ -162,7 +162,7 @@ db_queue_claim(struct db *d, const char *node, int max, int lease_s,
 		    sizeof(q->relay_host));
 		q->relay_port = nz(r, i, 5) ? atoi(nz(r, i, 5)) : 0;
 		q->relay_tls = relay_tls_parse(nz(r, i, 6));
-		q->versions = rules_versions_parse(nz(r, i, 7));
+		q->versions = tls_versions_parse(nz(r, i, 7));
 		q->verify = nz(r, i, 8) ? nz(r, i, 8)[0] == 't' : -1;
 		q->bounce_requested = PQgetvalue(r, i, 9)[0] == 't';
 	}

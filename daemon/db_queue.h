@@ -19,7 +19,7 @@
 
 #include "daemon/addr.h"
 #include "daemon/db.h"
-#include "daemon/rules.h"
+#include "daemon/vocab.h"
 
 /* One claimed recipient, as stored. */
 struct db_queue_rcpt {
@@ -30,7 +30,7 @@ struct db_queue_rcpt {
 	char relay_host[256];	/* "" = MX lookup */
 	int relay_port;
 	enum relay_tls relay_tls;
-	unsigned versions;	/* RULES_TLS* */
+	unsigned versions;	/* TLS_VERSIONS_* */
 	int verify;		/* -1 = unset */
 	int bounce_requested;
 };

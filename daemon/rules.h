@@ -62,15 +62,6 @@ enum rule_action_kind {
 
 enum rule_reply { REPLY_NONE, REPLY_ACCEPT, REPLY_REJECT, REPLY_TEMPFAIL };
 
-/* Compatibility names for smtp_client.c and delivery.c, which are being
- * rewritten elsewhere; the vocabulary is vocab.h.  Removed at merge. */
-#define RULES_TLS10 TLS_VERSIONS_10
-#define RULES_TLS11 TLS_VERSIONS_11
-#define RULES_TLS12 TLS_VERSIONS_12
-#define RULES_TLS13 TLS_VERSIONS_13
-#define rules_versions_parse tls_versions_parse
-#define rules_versions_text tls_versions_text
-
 struct rule_cidr {
 	int family;		/* 4 or 6 */
 	uint8_t addr[16];

@@ -326,7 +326,7 @@ tls_start(struct smtp_client *c, struct smtp_client_reply *fail)
 
 	min = (enum tls_version)(TLS_V1_0 + __builtin_ctz(c->versions));
 	max = (enum tls_version)(TLS_V1_0 + 31 - __builtin_clz(c->versions));
-	rules_versions_text(c->versions, allowed, sizeof(allowed));
+	tls_versions_text(c->versions, allowed, sizeof(allowed));
 	err[0] = '\0';
 	x = client_ctx(min, max, c->verify, err, sizeof(err));
 	if (x == NULL) {
@@ -437,9 +437,9 @@ client_new(const struct smtp_client_params *p, struct smtp_client_reply *fail)
 	    c->port);
 	smtp_text_printable(c->peer);
 	c->mode = p->tls == RELAY_TLS_UNSET ? RELAY_TLS_OPPORTUNISTIC : p->tls;
-	v = p->versions & (RULES_TLS10 | RULES_TLS11 | RULES_TLS12 |
-	    RULES_TLS13);
-	c->versions = v != 0 ? v : RULES_TLS12 | RULES_TLS13;
+	v = p->versions & (TLS_VERSIONS_10 | TLS_VERSIONS_11 | TLS_VERSIONS_12 |
+	    TLS_VERSIONS_13);
+	c->versions = v != 0 ? v : TLS_VERSIONS_12 | TLS_VERSIONS_13;
 	c->verify = p->verify ? 1 : 0;
 	c->connect_timeout = timeout_or(p->connect_timeout, DEF_CONNECT);
 	c->command_timeout = timeout_or(p->command_timeout, DEF_COMMAND);

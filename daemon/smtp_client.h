@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/rules.h"
+#include "daemon/vocab.h"
 #include "daemon/smtp_reply.h"	/* struct smtp_client_reply */
 
 struct smtp_client_params {
@@ -35,7 +35,7 @@ struct smtp_client_params {
 	int port;
 	enum relay_tls tls;	/* NONE, OPPORTUNISTIC, REQUIRED, IMPLICIT
 				 * (UNSET is treated as OPPORTUNISTIC) */
-	unsigned versions;	/* RULES_TLS* allowed; 0 = TLS 1.2 and 1.3 */
+	unsigned versions;	/* TLS_VERSIONS_* allowed; 0 = TLS 1.2 and 1.3 */
 	int verify;		/* verify the certificate chain and host name */
 	int connect_timeout;	/* seconds */
 	int command_timeout;	/* seconds, per reply (RFC 5321: 5 min) */

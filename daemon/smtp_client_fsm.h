@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "daemon/buf.h"
-#include "daemon/rules.h"
+#include "daemon/vocab.h"
 #include "daemon/smtp_reply.h"
 
 #define SMTPC_OUT_MAX 65536	/* one pipelined group or one body chunk */
