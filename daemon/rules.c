@@ -266,6 +266,71 @@ parse_cidr_list(struct rule_cond *c, char *err, size_t errlen,
 	return rc;
 }
 
+/*
+ * glibc's regcomp() builds its automaton eagerly: stacked quantifiers
+ * ("a+++++") or large counted repetitions ("(a{200}){200}") make it take
+ * gigabytes (found by tests/fuzz/fuzz_rules.c).  Patterns for addresses
+ * and domains need none of that, so the compiler refuses them, with the
+ * reason, before regcomp() sees them.  Returns NULL when acceptable.
+ */
+static const char *
+regex_too_costly(const char *re)
+{
+	size_t i, n = strlen(re), nquant = 0;
+	int in_bracket = 0, prev_quant = 0;
+
+	if (n > 256)
+		return "longer than 256 characters";
+	for (i = 0; i < n; i++) {
+		char ch = re[i];
+		int quant = 0;
+
+		if (in_bracket) {
+			if (ch == ']' && i > 0 && re[i - 1] != '[')
+				in_bracket = 0;
+			prev_quant = 0;
+			continue;
+		}
+		if (ch == '\\' && i + 1 < n) {
+			i++;
+			prev_quant = 0;
+			continue;
+		}
+		if (ch == '[') {
+			in_bracket = 1;
+			if (i + 1 < n && re[i + 1] == '^')
+				i++;
+			if (i + 1 < n && re[i + 1] == ']')
+				i++;
+			prev_quant = 0;
+			continue;
+		}
+		if (ch == '*' || ch == '+' || ch == '?')
+			quant = 1;
+		else if (ch == '{') {
+			unsigned long lo, hi;
+			char *end;
+
+			lo = strtoul(re + i + 1, &end, 10);
+			hi = lo;
+			if (*end == ',')
+				hi = end[1] == '}' ? 0 : strtoul(end + 1, &end, 10);
+			if (lo > 64 || hi > 64)
+				return "a counted repetition above 64";
+			quant = 1;
+			end = strchr(re + i, '}');
+			if (end != NULL)
+				i = (size_t)(end - re);
+		}
+		if (quant && prev_quant)
+			return "a quantifier applied to a quantifier";
+		if (quant && ++nquant > 32)
+			return "more than 32 quantifiers";
+		prev_quant = quant;
+	}
+	return NULL;
+}
+
 int
 rules_add_cond(struct rule *r, const char *kind, const char *op,
     const char *value, int negate, char *err, size_t errlen)
@@ -328,8 +393,17 @@ rules_add_cond(struct rule *r, const char *kind, const char *op,
 		}
 	}
 	if (c->op == OP_MATCHES) {
-		int e = regcomp(&c->re, value, REG_EXTENDED | REG_ICASE |
-		    REG_NOSUB);
+		const char *why = regex_too_costly(value);
+		int e;
+
+		if (why != NULL) {
+			snprintf(err, errlen, "rule \"%s\": rule_conditions.value: "
+			    "regular expression \"%.100s\" refused: %s", r->name,
+			    value, why);
+			free(c->value);
+			return -1;
+		}
+		e = regcomp(&c->re, value, REG_EXTENDED | REG_ICASE | REG_NOSUB);
 
 		if (e != 0) {
 			char msg[128];

@@ -1999,6 +1999,68 @@ test_rules_free_after_everything(void **state)
 	rules_free(&rs);
 }
 
+/* Patterns that would make glibc's regcomp() take gigabytes are refused
+ * with the reason; ordinary address patterns compile. */
+static void
+test_regex_cost_limits(void **state)
+{
+	static const struct {
+		const char *re;
+		const char *why;	/* NULL: accepted */
+	} cases[] = {
+		{ "^ceo@partner\\.org$", NULL },
+		{ "^[a-z0-9._+-]+@(example|partner)\\.org$", NULL },
+		{ "(a+)?b{2,8}", NULL },
+		{ "[+*?]+x", NULL },
+		{ "a+++++", "quantifier applied to a quantifier" },
+		{ "(^(c.tl++", "quantifier applied to a quantifier" },
+		{ "a*{3}", "quantifier applied to a quantifier" },
+		{ "(a{200}){200}", "counted repetition above 64" },
+		{ "a{1,65}", "counted repetition above 64" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ruleset rs;
+		struct rule *r;
+		char err[256] = "";
+		int rc;
+
+		rules_init(&rs);
+		r = rules_add_rule(&rs, "re", 1, 0);
+		rc = rules_add_cond(r, "sender_address", "matches", cases[i].re,
+		    0, err, sizeof(err));
+		if (cases[i].why == NULL && rc != 0)
+			fail_msg("\"%s\": refused (%s), want accepted",
+			    cases[i].re, err);
+		if (cases[i].why != NULL) {
+			if (rc != -1)
+				fail_msg("\"%s\": accepted, want refused",
+				    cases[i].re);
+			expect_contains(cases[i].re, err, cases[i].why);
+			expect_contains(cases[i].re, err,
+			    "rule_conditions.value");
+		}
+		rules_free(&rs);
+	}
+	{
+		char big[300];
+		struct ruleset rs;
+		struct rule *r;
+		char err[256] = "";
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		rules_init(&rs);
+		r = rules_add_rule(&rs, "re", 1, 0);
+		assert_int_equal(rules_add_cond(r, "sender_address", "matches",
+		    big, 0, err, sizeof(err)), -1);
+		expect_contains("long", err, "longer than 256");
+		rules_free(&rs);
+	}
+}
+
 int
 main(void)
 {
@@ -2036,6 +2098,7 @@ main(void)
 		cmocka_unit_test(test_versions_text),
 		cmocka_unit_test(test_trace_once_per_considered_rule),
 		cmocka_unit_test(test_rules_free_after_everything),
+		cmocka_unit_test(test_regex_cost_limits),
 	};
 
 	return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
