@@ -1,6 +1,6 @@
 -- postern - the whole configuration and mail queue of the postern MTA.
 --
--- The current schema, version 6 (daemon/schema_version.h says the same;
+-- The current schema, version 7 (daemon/schema_version.h says the same;
 -- tests/integration/test_schema.py checks that they agree).  A new database
 -- loads this file and nothing else: scripts/db-load.sh runs it, in one
 -- transaction, when schema "postern" does not exist yet, so a failed load
@@ -48,7 +48,7 @@ COMMENT ON TABLE postern.schema_version IS
     'Version of this schema; one row.  The daemon refuses to start on a version it does not know.';
 COMMENT ON COLUMN postern.schema_version.version IS
     'Schema version number: 1 = sql/schema.sql, raised by each sql/migrations/NNN_*.sql to NNN.';
-INSERT INTO postern.schema_version (version) VALUES (6);
+INSERT INTO postern.schema_version (version) VALUES (7);
 ------------------------------------------------------------------------------
 -- Types
 ------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ CREATE TABLE postern.settings (
     delivery_batch integer NOT NULL DEFAULT 50
         CONSTRAINT "settings.delivery_batch must be between 1 and 1000"
         CHECK (delivery_batch BETWEEN 1 AND 1000),
-    lease_seconds integer NOT NULL DEFAULT 300
+    lease_seconds integer NOT NULL DEFAULT 900
         CONSTRAINT "settings.lease_seconds must be between 10 and 86400 seconds"
         CHECK (lease_seconds BETWEEN 10 AND 86400),
     retry_initial integer NOT NULL DEFAULT 300
@@ -290,7 +290,9 @@ CREATE TABLE postern.settings (
     CONSTRAINT "settings.tls_cert_file and tls_key_file must be set together"
         CHECK ((tls_cert_file IS NULL) = (tls_key_file IS NULL)),
     CONSTRAINT "settings.retry_initial must not be above retry_max"
-        CHECK (retry_initial <= retry_max)
+        CHECK (retry_initial <= retry_max),
+    CONSTRAINT "settings.lease_seconds must be 5 s above every smtp_*_timeout"
+        CHECK (lease_seconds >= greatest(smtp_connect_timeout, smtp_command_timeout, smtp_data_timeout) + 5)
 );
 
 COMMENT ON TABLE postern.settings IS
@@ -334,7 +336,7 @@ COMMENT ON COLUMN postern.settings.delivery_threads IS
 COMMENT ON COLUMN postern.settings.delivery_batch IS
     'Most recipients a delivery thread claims (leases) per round.';
 COMMENT ON COLUMN postern.settings.lease_seconds IS
-    'How long a claimed recipient stays leased (recipients.lease_expires = claim time + lease_seconds); after that another worker may take it over (e.g. when its node died).';
+    'How long a claimed recipient stays leased (recipients.lease_expires = claim time + lease_seconds); the delivering thread renews it before every wait that could outlast it, so it only runs out when that thread or its node stops working; then another worker may take the recipient over.  At least 5 s above each of smtp_connect_timeout, smtp_command_timeout and smtp_data_timeout (default 900).';
 COMMENT ON COLUMN postern.settings.retry_initial IS
     'Seconds before the first retry after a temporary failure; the delay grows with each attempt up to retry_max.';
 COMMENT ON COLUMN postern.settings.retry_max IS
@@ -1783,6 +1785,7 @@ CREATE TABLE postern.recipients (
     delivered_at timestamptz NULL,
     bounce_requested boolean NOT NULL DEFAULT false,
     dsn_message_id bigint NULL,
+    lease_token text NULL,
     PRIMARY KEY (message_id, rcpt_no),
     CONSTRAINT "recipients.relay_host and relay_port must be set together"
         CHECK ((relay_host IS NULL) = (relay_port IS NULL))
@@ -1803,7 +1806,7 @@ COMMENT ON COLUMN postern.recipients.attempts IS
 COMMENT ON COLUMN postern.recipients.next_attempt_at IS
     'Earliest time of the next delivery attempt (for queued and deferred recipients).';
 COMMENT ON COLUMN postern.recipients.lease_owner IS
-    'Node and worker currently delivering this recipient; NULL = nobody.';
+    'Node currently delivering this recipient (lease_token names the claim); NULL = nobody.';
 COMMENT ON COLUMN postern.recipients.lease_expires IS
     'When the lease lapses and another worker may take the recipient over.';
 COMMENT ON COLUMN postern.recipients.last_reply IS
@@ -1826,6 +1829,8 @@ COMMENT ON COLUMN postern.recipients.bounce_requested IS
     'Set by postern.queue_bounce: the delivery engine returns the recipient to the sender with a DSN at its next round instead of delivering it, and marks it bounced.';
 COMMENT ON COLUMN postern.recipients.dsn_message_id IS
     'Id (postern.messages.id) of the delivery status notification generated for this recipient; NULL = none.  Not a foreign key: the DSN may be delivered and purged before this row.';
+COMMENT ON COLUMN postern.recipients.lease_token IS
+    'The claim that holds the lease: node/incarnation/claim number, unique to one claim of one delivery thread of one run of one node; outcomes and renewals are written only where it still matches.  NULL = not leased.';
 
 CREATE INDEX recipients_due ON postern.recipients (next_attempt_at)
     WHERE state IN ('queued', 'deferred');
@@ -2169,7 +2174,12 @@ CREATE TABLE postern.nodes (
     version text,
     started_at timestamptz,
     heartbeat_at timestamptz,
-    stopped_at timestamptz NULL
+    stopped_at timestamptz NULL,
+    node_no integer NULL
+        CONSTRAINT "nodes.node_no must be between 0 and 127"
+        CHECK (node_no BETWEEN 0 AND 127),
+    incarnation bigint NOT NULL DEFAULT 0,
+    CONSTRAINT "nodes.node_no must be unique" UNIQUE (node_no)
 );
 COMMENT ON TABLE postern.nodes IS
     'Running (or recently running) postern daemons, one row per node, kept up to date by each daemon.';
@@ -2187,6 +2197,36 @@ COMMENT ON COLUMN postern.nodes.heartbeat_at IS
     'Last heartbeat; a node whose heartbeat is old is presumed dead.';
 COMMENT ON COLUMN postern.nodes.stopped_at IS
     'When the node last stopped cleanly (NULL while it runs or after a crash).';
+COMMENT ON COLUMN postern.nodes.node_no IS
+    'Number of the node (0 to 127), allocated by postern.node_register when the name is first used and kept with the name; part of every queue id the node makes, so queue ids of different nodes never collide.  Delete the row of a retired node to free its number.';
+COMMENT ON COLUMN postern.nodes.incarnation IS
+    'How many times a daemon has registered under this name (postern.node_register, at every start); part of the lease tokens, so a later run never mistakes an earlier run''s leases for its own.';
+
+CREATE FUNCTION postern.node_register(name text, OUT node_no integer, OUT incarnation bigint)
+LANGUAGE plpgsql SET search_path = postern, pg_temp AS $$
+DECLARE
+    free integer;
+BEGIN
+    -- One allocation at a time, so two new names never take one number.
+    PERFORM pg_advisory_xact_lock(hashtext('postern node numbers'));
+    INSERT INTO postern.nodes AS n (name) VALUES (node_register.name)
+        ON CONFLICT ON CONSTRAINT nodes_pkey DO NOTHING;
+    SELECT n.node_no INTO free FROM postern.nodes n WHERE n.name = node_register.name;
+    IF free IS NULL THEN
+        SELECT min(g) INTO free FROM generate_series(0, 127) g
+         WHERE NOT EXISTS (SELECT 1 FROM postern.nodes n WHERE n.node_no = g);
+        IF free IS NULL THEN
+            RAISE EXCEPTION 'no free node number for node "%": all 128 are taken', node_register.name
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'Delete the postern.nodes rows of nodes that no longer run.';
+        END IF;
+    END IF;
+    UPDATE postern.nodes n SET node_no = free, incarnation = n.incarnation + 1
+     WHERE n.name = node_register.name
+     RETURNING n.node_no, n.incarnation INTO node_register.node_no, node_register.incarnation;
+END $$;
+COMMENT ON FUNCTION postern.node_register(text) IS
+    'Called by a daemon at start, holding its name lock: creates the node''s row if needed, gives it the lowest free node number (0 to 127) unless it has one, counts one more incarnation, and returns both.';
 
 CREATE VIEW postern.nodes_status AS
 SELECT n.name, n.host, n.pid, n.version, n.started_at, n.heartbeat_at,
