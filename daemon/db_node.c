@@ -4,7 +4,9 @@
  *
  * The control connection's role registers its statements and channels;
  * its on_connect hook takes the name lock, so a reconnect after an outage
- * holds the lock again before anything else runs on it.  The AUTH pool is
+ * holds the lock again before anything else runs on it, then registers
+ * the node (postern.node_register: its number and incarnation, kept from
+ * the first connect).  The AUTH pool is
  * a fixed array of struct db handles handed out under a mutex (a leaf
  * lock); a handle is used by one thread at a time (libpq's rule).
  */
@@ -27,6 +29,8 @@
 static const struct db_stmt control_stmts[] = {
 	{ "node_lock", "SELECT pg_try_advisory_lock("
 	    "hashtext('postern node ' || $1))", 1 },
+	{ "node_register", "SELECT node_no, incarnation FROM "
+	    "postern.node_register($1)", 1 },
 	{ "node_holder", "SELECT host, pid, heartbeat_at FROM postern.nodes "
 	    "WHERE name = $1", 1 },
 	{ "node_heartbeat", "INSERT INTO postern.nodes (name, host, pid, "
@@ -47,6 +51,9 @@ static const char *const control_listen[] = {
 struct control_arg {
 	char node[128];
 	int taken;	/* the last attempt found the name held */
+	int registered;	/* node_no and incarnation are set */
+	int node_no;	/* postern.nodes.node_no, 0..127 */
+	int64_t incarnation;
 };
 
 static int control_on_connect(PGconn *conn, void *arg);
@@ -109,6 +116,39 @@ node_lock(PGconn *conn, const char *node)
 	return 0;
 }
 
+/*
+ * The node's number and incarnation (postern.node_register), kept from the
+ * first connect for the life of the process: queue ids and lease tokens
+ * made with them stay valid across reconnects.  0, or -1 (logged).
+ */
+static int
+node_register(PGconn *conn, struct control_arg *ca)
+{
+	const char *params[1] = { ca->node };
+	PGresult *r = PQexecPrepared(conn, "node_register", 1, params, NULL,
+	    NULL, 0);
+	int rc = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    !PQgetisnull(r, 0, 0)) {
+		if (!ca->registered) {
+			ca->node_no = atoi(PQgetvalue(r, 0, 0));
+			ca->incarnation = strtoll(PQgetvalue(r, 0, 1), NULL,
+			    10);
+			ca->registered = 1;
+		} else if (atoi(PQgetvalue(r, 0, 0)) != ca->node_no)
+			log_warnx("node %s: postern.nodes.node_no changed to %s "
+			    "while running; this process keeps number %d until "
+			    "it restarts", ca->node, PQgetvalue(r, 0, 0),
+			    ca->node_no);
+		rc = 0;
+	} else
+		log_warnx("node %s: registering the node failed: %s", ca->node,
+		    PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
 static int
 control_on_connect(PGconn *conn, void *arg)
 {
@@ -116,7 +156,9 @@ control_on_connect(PGconn *conn, void *arg)
 	int v = node_lock(conn, ca->node);
 
 	ca->taken = v == 0;
-	return v == 1 ? 0 : -1;
+	if (v != 1)
+		return -1;
+	return node_register(conn, ca);
 }
 
 struct db *
@@ -124,6 +166,7 @@ db_node_open_control(const char *node)
 {
 	str_copy(control_ca.node, node, sizeof(control_ca.node));
 	control_ca.taken = 0;
+	control_ca.registered = 0;
 	return db_open(&control_role, &control_ca);
 }
 
@@ -132,6 +175,22 @@ db_node_name_taken(const struct db *control)
 {
 	(void)control;	/* one control connection per process */
 	return control_ca.taken;
+}
+
+int
+db_node_number(void)
+{
+	if (!control_ca.registered)
+		fatalx("db_node_number before the control connection");
+	return control_ca.node_no;
+}
+
+int64_t
+db_node_incarnation(void)
+{
+	if (!control_ca.registered)
+		fatalx("db_node_incarnation before the control connection");
+	return control_ca.incarnation;
 }
 
 void

@@ -7,7 +7,10 @@
  * connection (hashtext('postern node ' || name)): PostgreSQL releases it
  * when the process dies, and it is taken again on every reconnect of that
  * connection (before the connection is used), so two live processes never
- * run under one name.
+ * run under one name.  Holding it, the hook registers the node
+ * (postern.node_register): a node number unique among the nodes, which
+ * goes into every queue id (daemon/queue_id.h), and an incarnation, which
+ * goes into every lease token (daemon/delivery.c).
  *
  * AUTH throttle statements run from worker threads over a small pool of
  * connections (statement_timeout 5 s, so a slow database costs a worker at
@@ -29,6 +32,12 @@ struct db *db_node_open_control(const char *node);
 /* 1 when the last connect attempt was refused because the name is held by
  * another process. */
 int db_node_name_taken(const struct db *control);
+/* This node's number (postern.nodes.node_no, 0..127, unique among the
+ * nodes of the database) and incarnation (counts the starts under this
+ * name), from postern.node_register on the first connect of the control
+ * connection; fatalx() before that. */
+int db_node_number(void);
+int64_t db_node_incarnation(void);
 
 /* Upserts this node's row in postern.nodes; first marks a (re)start.
  * Failures are logged. */

@@ -684,13 +684,14 @@ server_run(const struct server_opts *o)
 {
 	int rc;
 
-	queue_id_init(o->node);
 	runtime_init(o->node);
 	limits = accept_limits_new();
 	signals_init();
 	rc = control_init(o->node);
 	if (rc != 0)
 		return rc;
+	/* The node number comes with the name lock (db_node.h). */
+	queue_id_init(db_node_number());
 	loop_cfg = runtime_config();
 	config_unref(loop_cfg);	/* runtime.c holds it until the next install */
 	if (loop_init() == -1)
