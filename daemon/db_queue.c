@@ -5,7 +5,8 @@
  * (bodies are bytea; the outcomes are binary arrays, daemon/pgarr.c), so
  * they call PQexecPrepared on the PGconn of db_get() rather than
  * db_exec_prepared(), which is text only.  Outcomes are one statement, or
- * three round trips with a DSN (BEGIN, DSN + outcomes, COMMIT).
+ * four round trips with a DSN (BEGIN, outcomes, DSN, COMMIT; the DSN only
+ * when every outcome matched its lease, else ROLLBACK).
  */
 #include "daemon/db_queue.h"
 
@@ -25,26 +26,32 @@ static const struct db_stmt stmts[] = {
 	    " AND (lease_expires IS NULL OR lease_expires < now())"
 	    " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
 	    " UPDATE postern.recipients r SET lease_owner = $1,"
+	    " lease_token = $4,"
 	    " lease_expires = now() + make_interval(secs => $3::int)"
 	    " FROM c WHERE r.message_id = c.message_id AND r.rcpt_no = c.rcpt_no"
 	    " RETURNING r.message_id, r.rcpt_no, r.address, r.attempts,"
 	    " r.relay_host, r.relay_port, r.relay_tls::text,"
 	    " r.relay_tls_versions::text, r.relay_tls_verify, r.bounce_requested",
-	    3 },
+	    4 },
 	/* The message, and (same round trip) the lease renewal of its
-	 * recipients this node still holds, listed in the last column. */
+	 * recipients this claim still holds, listed in the last column. */
 	{ "message",
 	    "WITH l AS (UPDATE postern.recipients SET lease_expires = now() +"
 	    " make_interval(secs => $3::int) WHERE message_id = $1::bigint"
-	    " AND lease_owner = $2 AND state IN ('queued', 'deferred')"
+	    " AND lease_token = $2 AND state IN ('queued', 'deferred')"
 	    " RETURNING rcpt_no)"
 	    " SELECT m.sender, floor(extract(epoch FROM m.received_at))"
 	    "::bigint::text, m.queue_id, b.data, (SELECT coalesce(string_agg("
 	    "rcpt_no::text, ','), '') FROM l) FROM postern.messages m"
 	    " JOIN postern.bodies b ON b.message_id = m.id"
 	    " WHERE m.id = $1::bigint", 3 },
-	/* Every outcome of one message in one statement (binary arrays):
-	 * one round trip, or three with a DSN (BEGIN, DSN + this, COMMIT). */
+	/* Every lease of one claim, renewed. */
+	{ "renew",
+	    "UPDATE postern.recipients SET lease_expires = now() +"
+	    " make_interval(secs => $2::int) WHERE lease_token = $1", 2 },
+	/* Every outcome of one message in one statement (binary arrays),
+	 * only where the claim still holds the lease; the numbers of the
+	 * rows written come back. */
 	{ "outcomes",
 	    "UPDATE postern.recipients r SET state = CASE u.o"
 	    " WHEN 'delivered' THEN 'delivered'::postern.recipient_state"
@@ -56,13 +63,14 @@ static const struct db_stmt stmts[] = {
 	    " next_attempt_at = CASE WHEN u.o = 'deferred' THEN now() +"
 	    " make_interval(secs => u.delay) ELSE r.next_attempt_at END,"
 	    " last_reply = u.reply, lease_owner = NULL, lease_expires = NULL,"
+	    " lease_token = NULL,"
 	    " bounce_requested = CASE WHEN u.o = 'bounced' THEN false"
 	    " ELSE r.bounce_requested END, dsn_message_id = CASE WHEN"
 	    " u.o = 'bounced' THEN $3::bigint ELSE r.dsn_message_id END,"
 	    " updated_at = now() FROM unnest($4::int[], $5::text[],"
 	    " $6::text[], $7::int[]) AS u(rcpt_no, o, reply, delay)"
 	    " WHERE r.message_id = $1::bigint AND r.rcpt_no = u.rcpt_no"
-	    " AND r.lease_owner = $2", 7 },
+	    " AND r.lease_token = $2 RETURNING r.rcpt_no", 7 },
 	{ "begin_tx", "BEGIN", 0 },
 	{ "commit_tx", "COMMIT", 0 },
 	{ "dsn_message",
@@ -76,7 +84,7 @@ static const struct db_stmt stmts[] = {
 	/* A clean stop hands this node's leases back at once. */
 	{ "release",
 	    "UPDATE postern.recipients SET lease_owner = NULL,"
-	    " lease_expires = NULL WHERE lease_owner = $1"
+	    " lease_expires = NULL, lease_token = NULL WHERE lease_owner = $1"
 	    " AND state IN ('queued', 'deferred')", 1 },
 	/* Wake the other nodes now, not at their next poll. */
 	{ "notify_queue", "SELECT pg_notify('postern_queue', '')", 0 },
@@ -131,11 +139,11 @@ nz(PGresult *r, int row, int col)
 }
 
 int
-db_queue_claim(struct db *d, const char *node, int max, int lease_s,
-    struct db_queue_rcpt *out)
+db_queue_claim(struct db *d, const char *node, const char *token, int max,
+    int lease_s, struct db_queue_rcpt *out)
 {
 	char batch[16], lease[16];
-	const char *params[3] = { node, batch, lease };
+	const char *params[4] = { node, batch, lease, token };
 	PGresult *r;
 	int i, n;
 
@@ -143,7 +151,7 @@ db_queue_claim(struct db *d, const char *node, int max, int lease_s,
 		return 0;
 	snprintf(batch, sizeof(batch), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	r = exec(d, "claim", 3, params, NULL, NULL, 0, PGRES_TUPLES_OK,
+	r = exec(d, "claim", 4, params, NULL, NULL, 0, PGRES_TUPLES_OK,
 	    "claiming recipients");
 	if (r == NULL)
 		return -1;
@@ -183,11 +191,11 @@ column(PGresult *r, int col, char *out, size_t outlen)
 }
 
 int
-db_queue_load(struct db *d, const char *node, int64_t id, int lease_s,
+db_queue_load(struct db *d, const char *token, int64_t id, int lease_s,
     struct db_queue_msg *m, char *mine, size_t minelen)
 {
 	char idtxt[32], lease[16], ep[32];
-	const char *params[3] = { idtxt, node, lease };
+	const char *params[3] = { idtxt, token, lease };
 	PGresult *r;
 	char what[64];
 
@@ -246,16 +254,20 @@ insert_dsn(struct db *d, const char *node, const struct db_queue_dsn *dsn)
 	return run(d, "dsn_message", 5, params, lengths, formats);
 }
 
+/* The outcomes update; matched[i] says whether o[i] was written (the
+ * claim token still held it).  Returns how many were, or -1. */
 static int
-update_outcomes(struct db *d, const char *node, int64_t message_id,
-    const struct db_queue_outcome *o, size_t n, const struct db_queue_dsn *dsn)
+update_outcomes(struct db *d, const char *token, int64_t message_id,
+    const struct db_queue_outcome *o, size_t n, const struct db_queue_dsn *dsn,
+    int *matched)
 {
 	struct pgarr rno, state, reply, delay;
 	char mid[32], dsnid[32];
 	const char *params[7];
 	int lengths[7] = { 0 }, formats[7] = { 0, 0, 0, 1, 1, 1, 1 };
+	PGresult *r;
 	size_t i;
-	int rc;
+	int k, rows, rc = -1;
 
 	pgarr_init(&rno, PGARR_OID_INT4);
 	pgarr_init(&state, PGARR_OID_TEXT);
@@ -266,18 +278,35 @@ update_outcomes(struct db *d, const char *node, int64_t message_id,
 		pgarr_add_text(&state, o[i].state);
 		pgarr_add_text(&reply, o[i].reply);
 		pgarr_add_int4(&delay, o[i].delay);
+		matched[i] = 0;
 	}
 	snprintf(mid, sizeof(mid), "%" PRId64, message_id);
 	if (dsn != NULL)
 		snprintf(dsnid, sizeof(dsnid), "%" PRIu64, dsn->id);
 	params[0] = mid;
-	params[1] = node;
+	params[1] = token;
 	params[2] = dsn != NULL ? dsnid : NULL;
 	params[3] = (const char *)pgarr_finish(&rno, &lengths[3]);
 	params[4] = (const char *)pgarr_finish(&state, &lengths[4]);
 	params[5] = (const char *)pgarr_finish(&reply, &lengths[5]);
 	params[6] = (const char *)pgarr_finish(&delay, &lengths[6]);
-	rc = run(d, "outcomes", 7, params, lengths, formats);
+	r = exec(d, "outcomes", 7, params, lengths, formats, 0,
+	    PGRES_TUPLES_OK, "recording outcomes");
+	if (r != NULL) {
+		rows = PQntuples(r);
+		rc = 0;
+		for (k = 0; k < rows; k++) {
+			int no = atoi(PQgetvalue(r, k, 0));
+
+			for (i = 0; i < n; i++)
+				if (o[i].rcpt_no == no && !matched[i]) {
+					matched[i] = 1;
+					rc++;
+					break;
+				}
+		}
+		PQclear(r);
+	}
 	pgarr_free(&rno);
 	pgarr_free(&state);
 	pgarr_free(&reply);
@@ -286,24 +315,50 @@ update_outcomes(struct db *d, const char *node, int64_t message_id,
 }
 
 int
-db_queue_outcomes(struct db *d, const char *node, int64_t message_id,
-    const struct db_queue_outcome *o, size_t n,
-    const struct db_queue_dsn *dsn)
+db_queue_outcomes(struct db *d, const char *node, const char *token,
+    int64_t message_id, const struct db_queue_outcome *o, size_t n,
+    const struct db_queue_dsn *dsn, int *matched)
 {
-	int ok = 1;
+	int k;
 
 	if (db_get(d) == NULL)
 		return -1;
-	if (dsn != NULL)
-		ok = run(d, "begin_tx", 0, NULL, NULL, NULL) == 0 &&
-		    insert_dsn(d, node, dsn) == 0;
-	if (ok)
-		ok = update_outcomes(d, node, message_id, o, n, dsn) == 0;
-	if (dsn != NULL && ok)
-		ok = run(d, "commit_tx", 0, NULL, NULL, NULL) == 0;
-	else if (dsn != NULL && db_connected(d))
+	if (dsn == NULL)
+		return update_outcomes(d, token, message_id, o, n, NULL, matched);
+	if (run(d, "begin_tx", 0, NULL, NULL, NULL) == -1)
+		return -1;
+	k = update_outcomes(d, token, message_id, o, n, dsn, matched);
+	if (k == (int)n) {
+		/* Every outcome matched: the DSN goes with them. */
+		if (insert_dsn(d, node, dsn) == 0 &&
+		    run(d, "commit_tx", 0, NULL, NULL, NULL) == 0)
+			return k;
+		k = -1;
+	} else if (k >= 0)
+		k = -2;		/* a lease was lost: no DSN for it */
+	if (db_connected(d))
 		(void)run(d, "rollback_tx", 0, NULL, NULL, NULL);
-	return ok ? 0 : -1;
+	return k;
+}
+
+int
+db_queue_renew(struct db *d, const char *token, int lease_s)
+{
+	char lease[16];
+	const char *params[2] = { token, lease };
+	PGresult *r;
+	int n;
+
+	if (db_get(d) == NULL)
+		return -1;
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	r = exec(d, "renew", 2, params, NULL, NULL, 0, PGRES_COMMAND_OK,
+	    "renewing leases");
+	if (r == NULL)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n;
 }
 
 int

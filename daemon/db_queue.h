@@ -7,8 +7,11 @@
  * Promises: every statement is prepared (role "delivery", statement
  * timeout 60 s, reconnect backoff 0.5 s doubling to 10 s); a statement
  * that fails because the connection broke reports it with db_failed(), so
- * the next call reconnects; outcomes are written only for recipients whose
- * lease this node holds; a DSN and the outcomes are one transaction.
+ * the next call reconnects; leases belong to one claim (its token, made
+ * by the caller unique to that claim), and renewals and outcomes are
+ * written only where that token still holds the lease; a DSN and the
+ * outcomes are one transaction, committed only when every outcome
+ * matched.
  */
 #ifndef POSTERN_DB_QUEUE_H
 #define POSTERN_DB_QUEUE_H
@@ -64,22 +67,32 @@ struct db_queue_dsn {
 struct db *db_queue_open(void);
 
 /* Claims up to max due recipients with a lease of lease_s seconds for
- * node.  Returns the number claimed (0 also when the database is not
- * reachable right now), or -1 on a failed statement. */
-int db_queue_claim(struct db *d, const char *node, int max, int lease_s,
-    struct db_queue_rcpt *out);
+ * node under token (lease_owner = node, lease_token = token).  Returns the
+ * number claimed (0 also when the database is not reachable right now),
+ * or -1 on a failed statement. */
+int db_queue_claim(struct db *d, const char *node, const char *token,
+    int max, int lease_s, struct db_queue_rcpt *out);
 
 /* Loads message id and renews (now + lease_s) the leases of its
- * recipients node still holds; their numbers go to mine ("0,2,3").
+ * recipients token still holds; their numbers go to mine ("0,2,3").
  * 0, or -1 (deleted meanwhile, or the database is gone). */
-int db_queue_load(struct db *d, const char *node, int64_t id, int lease_s,
+int db_queue_load(struct db *d, const char *token, int64_t id, int lease_s,
     struct db_queue_msg *m, char *mine, size_t minelen);
 
-/* Writes the outcomes of one message (and dsn, when not NULL, in the same
- * transaction).  0, or -1 (logged; nothing written). */
-int db_queue_outcomes(struct db *d, const char *node, int64_t message_id,
-    const struct db_queue_outcome *o, size_t n,
-    const struct db_queue_dsn *dsn);
+/* Renews (now + lease_s) every lease token holds.  Returns how many, or
+ * -1 (logged). */
+int db_queue_renew(struct db *d, const char *token, int lease_s);
+
+/* Writes the outcomes of one message where token still holds the lease;
+ * matched[i] (n of them) says whether o[i] was written.  With dsn (made by
+ * node) the outcomes and the DSN are one transaction, committed only when
+ * every outcome matched.  Returns how many were written; -2 when dsn was
+ * given and some outcome did not match (nothing written: drop those and
+ * call again with a DSN for the rest); -1 on failure (logged; nothing
+ * written). */
+int db_queue_outcomes(struct db *d, const char *node, const char *token,
+    int64_t message_id, const struct db_queue_outcome *o, size_t n,
+    const struct db_queue_dsn *dsn, int *matched);
 
 /* Hands back every lease of node at once and wakes the other nodes
  * (NOTIFY postern_queue), on a connection of its own.  Returns the number

@@ -32,6 +32,7 @@ static int dlv_stop;
 static pthread_t *threads;
 static int nthreads;
 static char *d_node;
+static int64_t d_incarnation;
 
 /* True once delivery_stop() was called. */
 static int
@@ -87,6 +88,7 @@ process_batch(struct dlv_thread *t, const struct config *c,
 					    NULL);
 			if (d[g].out != OUT_NONE)
 				continue;
+			dlv_renew(t, DLV_GROUP_WAIT);
 			if (strcmp(d[g].key, "local") == 0)
 				dlv_deliver_local(c, &m, &d[g], e - g);
 			else
@@ -159,6 +161,7 @@ delivery_main(void *arg)
 				    DLV_MAX_BATCH);
 			if (n > 0)
 				process_batch(t, c, batch, (size_t)n);
+			t->token[0] = '\0';	/* the claim is over */
 			config_unref(c);
 		}
 		if (n <= 0)
@@ -174,17 +177,19 @@ delivery_main(void *arg)
 }
 
 int
-delivery_start(const char *node, int n)
+delivery_start(const char *node, int64_t incarnation, int n)
 {
 	int i;
 
 	d_node = xstrdup(node);
+	d_incarnation = incarnation;
 	threads = xcalloc((size_t)n, sizeof(*threads));
 	for (i = 0; i < n; i++) {
 		struct dlv_thread *t = xcalloc(1, sizeof(*t));
 
 		t->no = i;
 		t->node = d_node;
+		t->incarnation = d_incarnation;
 		t->db = db_queue_open();
 		if (pthread_create(&threads[i], NULL, delivery_main, t) != 0) {
 			log_warn("delivery: pthread_create");

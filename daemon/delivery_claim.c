@@ -3,9 +3,19 @@
  * lease (daemon/db_queue.c), each given its domain and route key and
  * sorted by message, route and number so that recipients of one message
  * with one route are adjacent (one SMTP transaction); then, per message,
- * the load that renews the leases and drops recipients this node no
- * longer holds.  See delivery_internal.h.
+ * the load that renews the leases and drops recipients this claim no
+ * longer holds; and the renewal of every lease of the claim before a wait
+ * that could outlast it.  See delivery_internal.h.
+ *
+ * A claim's token is "node/incarnation/thread.claim": the node name is
+ * unique among live processes (the name lock), the incarnation among the
+ * runs under that name (postern.node_register), the thread number within
+ * the process and the claim number within the thread.  So no two claims
+ * ever share a token, and a lease taken over by another claim, even of
+ * the same node, is never written by the first.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +43,14 @@ dlv_claim(struct dlv_thread *t, const struct config *c, struct dlv_rcpt *out,
     int max)
 {
 	struct db_queue_rcpt *q = xcalloc((size_t)max, sizeof(*q));
+	int64_t t0 = now_ms();
 	int i, n;
 
-	n = db_queue_claim(t->db, t->node, max, c->lease_seconds, q);
+	snprintf(t->token, sizeof(t->token), "%s/%" PRId64 "/%d.%" PRIu64,
+	    t->node, t->incarnation, t->no, ++t->claims);
+	t->lease_s = c->lease_seconds;
+	n = db_queue_claim(t->db, t->node, t->token, max, c->lease_seconds, q);
+	t->lease_until = t0 + (int64_t)c->lease_seconds * 1000;
 	for (i = 0; i < n; i++) {
 		struct dlv_rcpt *d = &out[i];
 		const char *at;
@@ -86,17 +101,18 @@ int
 dlv_load(struct dlv_thread *t, const struct config *c,
     struct db_queue_msg *m, struct dlv_rcpt *d, size_t n)
 {
-	char mine[8192];
+	char mine[8192], esc[ADDR_MAX * 4 + 8];
 	size_t i, k = 0;
 
-	if (db_queue_load(t->db, t->node, d[0].q.message_id, c->lease_seconds,
+	if (db_queue_load(t->db, t->token, d[0].q.message_id, c->lease_seconds,
 	    m, mine, sizeof(mine)) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (!held(mine, d[i].q.rcpt_no)) {
 			log_info("%s to=<%s> lease lost (expired and taken over,"
-			    " or changed); not delivered by this node", m->qid,
-			    d[i].q.address);
+			    " or changed); not delivered by this claim", m->qid,
+			    log_escape(esc, sizeof(esc), d[i].q.address,
+			    strlen(d[i].q.address)));
 			continue;
 		}
 		if (k != i)
@@ -104,4 +120,30 @@ dlv_load(struct dlv_thread *t, const struct config *c,
 		k++;
 	}
 	return (int)k;
+}
+
+/*
+ * Renews every lease of the current claim when it could run out within
+ * seconds (plus 5 s for the clocks and the round trip); lease_until is
+ * counted from before the statement, so it never overstates the lease.
+ * Nothing between claims.  A failure is logged by db_queue.c; the next
+ * wait tries again.
+ */
+void
+dlv_renew(struct dlv_thread *t, int seconds)
+{
+	int64_t t0 = now_ms();
+
+	if (t->token[0] == '\0' ||
+	    t0 + ((int64_t)seconds + 5) * 1000 <= t->lease_until)
+		return;
+	if (db_queue_renew(t->db, t->token, t->lease_s) >= 0)
+		t->lease_until = t0 + (int64_t)t->lease_s * 1000;
+}
+
+/* The SMTP client's before_wait hook (struct smtp_client_params). */
+void
+dlv_before_wait(void *arg, int seconds)
+{
+	dlv_renew(arg, seconds);
 }

@@ -8,7 +8,11 @@
  * group with the same route key and configuration generation (closed by
  * delivery.c after about 2 s idle).  A cached session the peer closed
  * meanwhile is retried once on a fresh connection when nothing was
- * accepted.  See delivery_internal.h.
+ * accepted and the final "." was not sent; lost after the "." the outcome
+ * is unknown (the server may have the message), so the recipients are
+ * deferred like any lost session, never sent again at once.  Every wait
+ * of the SMTP client first renews the claim's leases when they could run
+ * out (dlv_before_wait).  See delivery_internal.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,11 +90,14 @@ deliver_cached(struct dlv_thread *t, const struct config *c,
 	t->cached_used = now_ms();
 	if (rc == -1) {
 		/* The peer may have closed the idle session: when nothing was
-		 * accepted, try again on a fresh connection. */
+		 * accepted and the "." was not sent, try again on a fresh
+		 * connection.  After the "." the server may have the message:
+		 * the 451 "lost connection" results stand (deferred). */
 		int accepted = 0;
 
 		for (i = 0; i < n; i++)
 			accepted |= res[i].code >= 200 && res[i].code < 300;
+		accepted |= smtp_client_outcome_unknown(t->cached);
 		dlv_cache_close(t);
 		if (!accepted)
 			return 0;
@@ -178,6 +185,8 @@ deliver_route(struct dlv_thread *t, const struct config *c,
 		for (k = 0; k < na; k++) {
 			dlv_route_params(c, &d[0], r->mx[h].host, addrs[k],
 			    r->port, &p);
+			p.before_wait = dlv_before_wait;
+			p.wait_arg = t;
 			snprintf(relay, sizeof(relay), "%.255s[%.63s]:%d",
 			    r->mx[h].host, addrs[k], r->port);
 			if (deliver_to(t, c, m, d, n, rcpts, res, &p, relay,

@@ -26,6 +26,9 @@
 #define DLV_MAX_BATCH 1000
 #define DLV_DNS_TIMEOUT 10000	/* ms */
 #define DLV_KEY_MAX 400
+/* Seconds a step of delivery may take between two lease checks outside
+ * the SMTP client's waits (a DNS look-up, a Maildir write). */
+#define DLV_GROUP_WAIT (DLV_DNS_TIMEOUT / 1000)
 
 enum dlv_outcome { OUT_NONE, OUT_DELIVERED, OUT_DEFER, OUT_BOUNCE };
 
@@ -44,6 +47,14 @@ struct dlv_rcpt {
 struct dlv_thread {
 	int no;
 	const char *node;
+	int64_t incarnation;	/* of this run of the node (db_node.h) */
+	/* The current claim: its lease token ("" between batches), lease
+	 * length, how many claims this thread made, and until when (now_ms
+	 * clock, conservative) its leases surely run. */
+	char token[200];
+	int lease_s;
+	uint64_t claims;
+	int64_t lease_until;
 	/* One SMTP session kept open after a transaction, reused when the
 	 * next group has the same route (and the configuration is the
 	 * same); closed when the thread goes idle. */
@@ -63,6 +74,8 @@ int dlv_claim(struct dlv_thread *t, const struct config *c,
     struct dlv_rcpt *out, int max);
 int dlv_load(struct dlv_thread *t, const struct config *c,
     struct db_queue_msg *m, struct dlv_rcpt *d, size_t n);
+void dlv_renew(struct dlv_thread *t, int seconds);
+void dlv_before_wait(void *arg, int seconds);
 
 /* delivery_route.c */
 struct dlv_route {

@@ -10,8 +10,9 @@
  *   deferred past queue_lifetime -> bounced, status 4.4.7
  * Bounces of one message make one DSN (daemon/dsn.c, not for a null
  * sender), written in the same transaction as the outcomes
- * (daemon/db_queue.c), only where this node still holds the lease.  Every
- * outcome is logged as one line per recipient, after the write:
+ * (daemon/db_queue.c), only where this claim still holds the lease (the
+ * DSN only when every one of them matched).  Every outcome is logged as
+ * one line per recipient, after the write, its fields escaped:
  *   QUEUEID to=<rcpt> relay=host[addr]:port tls=... delay=S dsn=X.Y.Z
  *   status=sent|deferred|bounced (reply)
  */
@@ -61,18 +62,37 @@ retry_delay(const struct config *c, int attempts)
 	return d > c->retry_max ? c->retry_max : d;
 }
 
+/* Every field a client or a remote party chose (the address, the relay
+ * host from DNS or the rules, the TLS text, the reply) goes through
+ * log_escape(), as in the session's logs. */
 static void
 log_outcome(const struct db_queue_msg *m, const struct dlv_rcpt *d)
 {
-	char esc[700];
+	char esc[700], to[ADDR_MAX * 4 + 8], relay[sizeof(d->relay) * 4],
+	    tls[sizeof(d->tls) * 4];
 	double delay = difftime(time(NULL), m->received);
 
+	log_escape(to, sizeof(to), d->q.address, strlen(d->q.address));
+	log_escape(relay, sizeof(relay), d->relay, strlen(d->relay));
+	log_escape(tls, sizeof(tls), d->tls, strlen(d->tls));
 	log_info("%s to=<%s> relay=%s%s%s delay=%.0f dsn=%s status=%s (%s)",
-	    m->qid, d->q.address, d->relay[0] ? d->relay : "none",
-	    d->tls[0] ? " tls=" : "", d->tls, delay, d->status,
-	    d->out == OUT_DELIVERED ? "sent" : d->out == OUT_BOUNCE ?
-	    "bounced" : "deferred",
+	    m->qid, to, relay[0] ? relay : "none", tls[0] ? " tls=" : "", tls,
+	    delay, d->status, d->out == OUT_DELIVERED ? "sent" :
+	    d->out == OUT_BOUNCE ? "bounced" : "deferred",
 	    log_escape(esc, sizeof(esc), d->reply, strlen(d->reply)));
+}
+
+/* An outcome not written: the claim no longer held the lease. */
+static void
+log_lost(const struct db_queue_msg *m, const struct dlv_rcpt *d)
+{
+	char to[ADDR_MAX * 4 + 8];
+
+	log_warnx("%s to=<%s> lease lost before the outcome was recorded "
+	    "(taken over by another claim, or changed by an administrator); "
+	    "outcome not recorded: %s", m->qid, log_escape(to, sizeof(to),
+	    d->q.address, strlen(d->q.address)), d->out == OUT_DELIVERED ?
+	    "sent" : d->out == OUT_BOUNCE ? "bounced" : "deferred");
 }
 
 /* Deferred past queue_lifetime -> bounced (4.4.7). */
@@ -130,45 +150,74 @@ make_dsn(const struct config *c, const struct db_queue_msg *m,
 	return -1;
 }
 
-/* Writes the outcomes of one message's recipients (and its DSN) in one
- * transaction, then logs them. */
+/*
+ * Writes the outcomes of one message's recipients (and its DSN) in one
+ * transaction, then logs them.  Only outcomes whose lease the claim still
+ * holds are written; when a DSN was made and some bounced recipient's
+ * lease is gone, nothing is written, those recipients are dropped and the
+ * DSN is made again for the rest (each round drops at least one, so at
+ * most n + 1 rounds).
+ */
 void
 dlv_finish(struct dlv_thread *t, const struct config *c,
     const struct db_queue_msg *m, struct dlv_rcpt *d, size_t n)
 {
 	static const char *const oname[] = { "deferred", "delivered",
 	    "deferred", "bounced" };
-	struct db_queue_outcome *o = xcalloc(n, sizeof(*o));
+	struct db_queue_outcome *o = xcalloc(n ? n : 1, sizeof(*o));
+	int *matched = xcalloc(n ? n : 1, sizeof(*matched));
 	struct db_queue_dsn dsn;
 	time_t now = time(NULL);
 	struct buf b;
-	size_t i;
-	int made;
+	size_t i, k;
+	int made, rc;
 
 	buf_init(&b, (size_t)c->max_message_size + 65536);
 	for (i = 0; i < n; i++)
 		expire(c, m, &d[i], now);
-	made = make_dsn(c, m, d, n, now, &b) == 0;
-	if (made) {
-		dsn.id = queue_id_new();
-		dsn.data = buf_data(&b);
-		dsn.len = buf_unread(&b);
-		dsn.rcpt = m->sender;
+	for (;;) {
+		buf_reset(&b);
+		made = make_dsn(c, m, d, n, now, &b) == 0;
+		if (made) {
+			dsn.id = queue_id_new();
+			dsn.data = buf_data(&b);
+			dsn.len = buf_unread(&b);
+			dsn.rcpt = m->sender;
+		}
+		for (i = 0; i < n; i++) {
+			o[i].rcpt_no = d[i].q.rcpt_no;
+			o[i].state = oname[d[i].out];
+			o[i].reply = d[i].reply;
+			o[i].delay = (int32_t)retry_delay(c, d[i].q.attempts + 1);
+		}
+		rc = db_queue_outcomes(t->db, t->node, t->token, m->id, o, n,
+		    made ? &dsn : NULL, matched);
+		if (rc != -2)
+			break;
+		for (i = k = 0; i < n; i++) {
+			if (!matched[i]) {
+				log_lost(m, &d[i]);
+				continue;
+			}
+			if (k != i)
+				d[k] = d[i];
+			k++;
+		}
+		if (k == n)
+			fatalx("dlv_finish: outcomes refused with every lease held");
+		n = k;
 	}
-	for (i = 0; i < n; i++) {
-		o[i].rcpt_no = d[i].q.rcpt_no;
-		o[i].state = oname[d[i].out];
-		o[i].reply = d[i].reply;
-		o[i].delay = (int32_t)retry_delay(c, d[i].q.attempts + 1);
-	}
-	if (db_queue_outcomes(t->db, t->node, m->id, o, n, made ? &dsn :
-	    NULL) == -1) {
+	if (rc == -1) {
 		log_warnx("%s: recording delivery outcomes failed; the "
 		    "recipients will be retried after their lease expires",
 		    m->qid);
 	} else {
-		for (i = 0; i < n; i++)
-			log_outcome(m, &d[i]);
+		for (i = 0; i < n; i++) {
+			if (matched[i])
+				log_outcome(m, &d[i]);
+			else
+				log_lost(m, &d[i]);
+		}
 		if (made) {
 			char q[17];
 
@@ -177,6 +226,7 @@ dlv_finish(struct dlv_thread *t, const struct config *c,
 			    m->qid, q);
 		}
 	}
+	free(matched);
 	free(o);
 	buf_free(&b);
 }

@@ -67,6 +67,7 @@ dlv_route_addrs(struct dlv_thread *t, const char *host, char (*addrs)[64],
 		*n = 1;
 		return DNS_OK;
 	}
+	dlv_renew(t, DLV_DNS_TIMEOUT / 1000);
 	return dns_addrs(t->dns, host, addrs, DNS_MAX_ADDRS, n, DLV_DNS_TIMEOUT);
 }
 
@@ -91,6 +92,7 @@ dlv_route(struct dlv_thread *t, const struct config *c, struct dlv_rcpt *d,
 		return 0;
 	}
 	r->port = c->smtp_port_out;
+	dlv_renew(t, DLV_DNS_TIMEOUT / 1000);
 	st = dns_mx(t->dns, d[0].domain, r->mx, DNS_MAX_MX, &r->nmx,
 	    DLV_DNS_TIMEOUT);
 	if (st == DNS_OK)

@@ -645,7 +645,7 @@ threads_start(const struct server_opts *o)
 	if (committer_start(o->node,
 	    loop_cfg->db_connections) == -1)
 		return EX_OSERR;
-	if (delivery_start(o->node,
+	if (delivery_start(o->node, db_node_incarnation(),
 	    loop_cfg->delivery_threads) == -1)
 		return EX_OSERR;
 	if (workers_start(loop_cfg->worker_threads) == -1)

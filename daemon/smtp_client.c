@@ -15,6 +15,8 @@
  * timeout: connect_timeout for connect(), command_timeout for each reply
  * and for each write or handshake step, data_timeout for the reply to the
  * final "." (RFC 5321 4.5.3.2).  Timeouts <= 0 mean the RFC defaults.
+ * Before every poll the caller's before_wait hook (if any) is told how
+ * long the wait may last (delivery renews its leases there).
  *
  * TLS: IMPLICIT shakes hands before the greeting; STARTTLS when the state
  * machine asks (it decides the policy).  A failed handshake always ends
@@ -70,6 +72,8 @@ struct smtp_client {
 	unsigned versions;	/* allowed RULES_TLS* bits, never 0 */
 	int verify;
 	int connect_timeout, command_timeout, data_timeout;
+	void (*before_wait)(void *, int);
+	void *wait_arg;
 
 	int fd;
 	struct tls_conn *tls;
@@ -108,6 +112,9 @@ wait_fd(struct smtp_client *c, short events, int64_t deadline,
 	int r;
 
 	for (;;) {
+		if (c->before_wait != NULL)
+			c->before_wait(c->wait_arg,
+			    (int)((deadline - now_ms() + 999) / 1000));
 		left = deadline - now_ms();
 		if (left <= 0) {
 			seterr(c, "timeout after %d s", timeout_s);
@@ -444,6 +451,8 @@ client_new(const struct smtp_client_params *p, struct smtp_client_reply *fail)
 	c->connect_timeout = timeout_or(p->connect_timeout, DEF_CONNECT);
 	c->command_timeout = timeout_or(p->command_timeout, DEF_COMMAND);
 	c->data_timeout = timeout_or(p->data_timeout, DEF_DATA);
+	c->before_wait = p->before_wait;
+	c->wait_arg = p->wait_arg;
 	c->fsm = smtpc_new(c->helo, c->peer, c->mode,
 	    c->mode == RELAY_TLS_IMPLICIT);
 	return c;
@@ -698,6 +707,12 @@ int
 smtp_client_tls_verified(const struct smtp_client *c)
 {
 	return c != NULL && c->tls != NULL ? c->tls_verified : 0;
+}
+
+int
+smtp_client_outcome_unknown(const struct smtp_client *c)
+{
+	return c != NULL && smtpc_outcome_unknown(c->fsm);
 }
 
 int

@@ -40,6 +40,11 @@ struct smtp_client_params {
 	int connect_timeout;	/* seconds */
 	int command_timeout;	/* seconds, per reply (RFC 5321: 5 min) */
 	int data_timeout;	/* seconds, final reply to DATA (10 min) */
+	/* Called before every wait (connect, reply, write, handshake step)
+	 * with the longest it may last in seconds; NULL = none.  Delivery
+	 * renews its leases there. */
+	void (*before_wait)(void *arg, int seconds);
+	void *wait_arg;
 };
 
 
@@ -63,6 +68,11 @@ struct smtp_client *smtp_client_open(const struct smtp_client_params *p,
 int smtp_client_send(struct smtp_client *c, const char *sender,
     const char *const *rcpts, size_t nrcpts, const uint8_t *body,
     size_t len, struct smtp_client_reply *results);
+
+/* 1 when the last smtp_client_send() sent the final "." and lost the
+ * connection before the reply: the outcome is unknown (the server may
+ * have accepted the message), so it must not be sent again at once. */
+int smtp_client_outcome_unknown(const struct smtp_client *c);
 
 /* QUIT (best effort) and free.  NULL is fine. */
 void smtp_client_close(struct smtp_client *c);

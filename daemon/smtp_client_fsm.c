@@ -66,6 +66,7 @@ struct smtpc {
 	size_t naccepted;
 	int mail_state;		/* 0 not read, 1 accepted, -1 refused */
 	int data_sent, data_354, dot_sent, empty_dot;
+	int lost_after_dot;	/* smtpc_outcome_unknown() */
 	int result;		/* smtpc_tx_result() */
 	struct smtp_client_reply mail;	/* the reply to MAIL */
 	struct smtp_client_reply data;	/* the reply to DATA */
@@ -183,6 +184,12 @@ int
 smtpc_tx_result(const struct smtpc *c)
 {
 	return c->result;
+}
+
+int
+smtpc_outcome_unknown(const struct smtpc *c)
+{
+	return c->lost_after_dot;
 }
 
 /* Queues one command line.  A command that does not fit (cannot happen
@@ -537,6 +544,7 @@ tx_lost(struct smtpc *c, const char *phase, const char *err)
 	smtp_reply_set(&lost, 451, "4.4.2", "lost connection with %s while "
 	    "sending %s: %s%s", c->peer, phase, err, c->dot_sent ?
 	    " (the message may be delivered more than once)" : "");
+	c->lost_after_dot = c->dot_sent;
 	if (c->mail_state == -1)
 		settle(c, &c->mail, SET_VALID);
 	else
@@ -735,7 +743,7 @@ smtpc_begin(struct smtpc *c, const char *sender, const char *const *rcpts,
 	c->res = results;
 	c->k = c->first = c->next = c->naccepted = 0;
 	c->mail_state = c->data_sent = c->data_354 = 0;
-	c->dot_sent = c->empty_dot = c->eight = 0;
+	c->dot_sent = c->empty_dot = c->eight = c->lost_after_dot = 0;
 	memset(&c->mail, 0, sizeof(c->mail));
 	memset(&c->data, 0, sizeof(c->data));
 	for (i = 0; i < nrcpts; i++)

@@ -112,6 +112,9 @@ void smtpc_begin(struct smtpc *c, const char *sender,
     size_t len, struct smtp_client_reply *results);
 /* After the transaction: 0 when the session is still usable, -1 not. */
 int smtpc_tx_result(const struct smtpc *c);
+/* After the transaction: 1 when the final "." was sent and the connection
+ * was lost before its reply (the server may have accepted the message). */
+int smtpc_outcome_unknown(const struct smtpc *c);
 
 /* QUIT when the session was greeted and is not broken; else DONE. */
 void smtpc_quit(struct smtpc *c);
