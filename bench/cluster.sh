@@ -65,7 +65,7 @@ RUNS = int(os.environ["BENCH_RUNS"])
 N = int(os.environ["BENCH_N"])
 CONC = 30
 SIZE = 10240
-DEFAULTS = ("delivery_threads = 4, delivery_batch = 50, lease_seconds = 300, "
+DEFAULTS = ("delivery_threads = 4, delivery_batch = 50, lease_seconds = 900, "
             "retry_initial = 300, retry_max = 14400, max_connections_per_ip = 5000")
 
 

@@ -481,7 +481,9 @@ def setup_cluster_db(psql, nodes_ports, peer_port=None, cert=None, key=None, set
         stmts.append("INSERT INTO postern.listeners (name, node, address, port, tls_mode) "
                      "VALUES (%s, %s, '127.0.0.1', %d, 'starttls')"
                      % (q("smtp-" + name.lower()), q(name), port))
+    # lease_seconds must stay 5 s above every smtp_*_timeout (schema 7).
     sets = ["hostname = 'mx.cluster.test'", "delivery_threads = 2", "delivery_batch = 2",
+            "smtp_connect_timeout = 5", "smtp_command_timeout = 5", "smtp_data_timeout = 5",
             "lease_seconds = 10", "node_timeout = 10", "retry_initial = 1", "retry_max = 2"]
     if cert:
         sets += ["tls_cert_file = %s" % q(cert), "tls_key_file = %s" % q(key)]

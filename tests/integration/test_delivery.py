@@ -554,7 +554,8 @@ def test_delivery_two_nodes_one_database_no_duplicates(env):
         env.daemon.wait_reload(off)
         it2 = extra_daemon(tmp, DBNAME, "it2")
         it2.start(ports=(PORT_IT2,))
-        with mx_route(env, mx_zone("sink.test"), port, daemons=[it2], delivery_batch=2, lease_seconds=10):
+        with mx_route(env, mx_zone("sink.test"), port, daemons=[it2], delivery_batch=2, lease_seconds=10,
+                      smtp_connect_timeout=5, smtp_command_timeout=5, smtp_data_timeout=5):
             # A: 50 messages, both nodes deliver, each exactly once.
             run = unique("two")
             msgs = [(["u%d@sink.test" % i], b"Message-ID: <%s-%d@example.test>\r\nSubject: %d\r\n\r\n"
