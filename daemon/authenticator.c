@@ -79,10 +79,14 @@ check(struct auth_job *j)
 	client_key(j->peer, key, sizeof(key));
 	penalty = db_node_auth_penalty(key, j->sid);
 	if (penalty < 0) {
+		/* -1 refused; -2 the counter cannot be read: fail closed. */
 		log_info("%016" PRIx64 " smtp auth refused client=%s key=%s "
 		    "reason=%s", j->sid, j->peer, key, penalty == -1 ?
 		    "throttled" : "throttle-unavailable");
-		j->throttled = 1;
+		if (penalty == -1)
+			j->throttled = 1;
+		else
+			j->result = SMTP_TEMPFAIL;
 		return;
 	}
 	cfg = runtime_config();
@@ -134,7 +138,7 @@ authenticator_main(void *arg)
 		if (j == NULL)
 			break;
 		if (stopping)
-			j->throttled = 1;	/* answer at once: 454 */
+			j->result = SMTP_TEMPFAIL;	/* at once: 454 */
 		else
 			check(j);
 		finish(j);

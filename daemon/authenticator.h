@@ -8,8 +8,10 @@
  * authenticator thread then, in order:
  *   1. asks the cluster-wide throttle (postern.auth_penalty, db_node.h)
  *      under the client's key (client_key.h: IPv4 address, IPv6 /64); a
- *      refusal, or a counter that cannot be read, fails closed: the job
- *      ends throttled (454 4.7.0) without a password check;
+ *      refusal ends the job throttled (454 4.7.0 "Too many failed
+ *      authentication attempts"), and a counter that cannot be read fails
+ *      closed (SMTP_TEMPFAIL: 454 4.7.0 "Temporary authentication
+ *      failure"), both without a password check;
  *   2. looks the account up in the CURRENT configuration snapshot
  *      (runtime_config(): reloaded on every change of postern.accounts),
  *      not the one the connection started with, so a disabled account or
@@ -47,7 +49,7 @@ struct auth_job {
 	unsigned failures;	/* this session's failures so far */
 	/* Out: */
 	int throttled;		/* 1: refused before any check (454 4.7.0) */
-	enum smtp_result result;	/* SMTP_OK or SMTP_PERMFAIL */
+	enum smtp_result result;	/* SMTP_OK, _PERMFAIL or _TEMPFAIL */
 	int64_t delay_ms;	/* wait this long before answering */
 	uint64_t account_tag;	/* SMTP_OK: auth_account_tag() of the hash */
 	void (*done)(struct auth_job *job);
@@ -59,7 +61,8 @@ int authenticator_start(void);
 /* Queues job (owned by the caller, untouched by it until done).  0, or -1
  * when the queue is full or stopping (done is not called). */
 int authenticator_submit(struct auth_job *job);
-/* Answers what is queued (throttled, no check) and joins the threads. */
+/* Answers what is queued (SMTP_TEMPFAIL, no check) and joins the
+ * threads. */
 void authenticator_stop(void);
 
 /* A tag of an account's current password hash for user in the current
