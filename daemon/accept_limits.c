@@ -161,3 +161,13 @@ accept_verdict_text(enum accept_verdict v)
 	}
 	fatalx("accept_verdict_text: verdict %d", (int)v);
 }
+
+int
+accept_limits_fd_budget(long nofile, int reserve)
+{
+	long n = (nofile - reserve) / 2;
+
+	if (n < 1)
+		return 1;
+	return n > 1000000 ? 1000000 : (int)n;
+}

@@ -49,6 +49,12 @@ enum accept_verdict accept_limits_admit(struct accept_limits *al,
 void accept_limits_release(struct accept_limits *al, atomic_int *listener_n,
     const char *ip);
 
+/* How many connections a descriptor limit (RLIMIT_NOFILE, nofile) leaves
+ * room for once reserve descriptors are kept for everything else
+ * (listeners, database connections, delivery, epoll): each connection
+ * may hold two (its socket and its spooled body).  At least 1. */
+int accept_limits_fd_budget(long nofile, int reserve);
+
 /* Connections held now (daemon-wide; from one address). */
 int accept_limits_total(struct accept_limits *al);
 int accept_limits_from(struct accept_limits *al, const char *ip);

@@ -2,9 +2,15 @@
  * committer.c - group commit to PostgreSQL.  See committer.h.
  *
  * Each thread: wait for jobs; take all waiting (bounded by
- * COMMITTER_BATCH); store their requests with db_store_batch() (one
- * statement, db_store.c); log each stored message; free the requests; call
- * the completions.  The connection, its statement_timeout and its
+ * COMMITTER_BATCH jobs and COMMITTER_BATCH_BYTES of message text, a
+ * larger message alone); store their requests with db_store_batch() (one
+ * statement, db_store.c); when the database refuses the data of a batch
+ * of several (a constraint or data error), store them again one by one so
+ * one bad message fails alone; log each stored message; free the
+ * requests; call the completions.  A batch's text is held in memory twice
+ * while it is sent (the parameter arrays and libpq's output buffer), so
+ * the committers together hold at most about db_connections * 2 *
+ * max(COMMITTER_BATCH_BYTES, the largest message).  The connection, its statement_timeout and its
  * reconnect backoff belong to the database layer (db.c): while it is down
  * or backing off, jobs fail at once with TEMPFAIL instead of waiting, so
  * clients are never held beyond a command timeout.
@@ -48,12 +54,15 @@ log_stored(const struct store_request *q)
 	    q->tls_version);
 }
 
-/* Takes every waiting job, up to COMMITTER_BATCH, in arrival order.
- * Returns the count (0 only when stopping with an empty queue). */
+/* Takes waiting jobs in arrival order, up to COMMITTER_BATCH jobs and
+ * COMMITTER_BATCH_BYTES of message text (the first job always, however
+ * large).  Returns the count (0 only when stopping with an empty
+ * queue). */
 static size_t
 take_batch(struct committer_job **batch)
 {
 	struct committer_job *tail = NULL, *j;
+	uint64_t bytes = 0, len;
 	size_t n = 0;
 
 	*batch = NULL;
@@ -62,6 +71,10 @@ take_batch(struct committer_job **batch)
 		pthread_cond_wait(&q_cond, &q_lock);
 	while (q_head != NULL && n < COMMITTER_BATCH) {
 		j = q_head;
+		len = store_request_length(j->req);
+		if (n > 0 && bytes + len > COMMITTER_BATCH_BYTES)
+			break;
+		bytes += len;
 		q_head = j->next;
 		j->next = NULL;
 		if (tail == NULL)
@@ -77,6 +90,29 @@ take_batch(struct committer_job **batch)
 	return n;
 }
 
+/* Stores reqs[0..n): SMTP_OK for each when the batch committed.  When
+ * the database refused the data of a batch of several, each request is
+ * stored alone so only the one at fault fails.  res[i] is each result. */
+static void
+store(struct committer *c, struct store_request **reqs, size_t n,
+    enum smtp_result *res)
+{
+	size_t i;
+	int rc;
+
+	rc = db_store_batch(c->db, c_node, reqs, n, c->name);
+	if (rc == DB_STORE_REFUSED && n > 1) {
+		log_warnx("%s: storing the %zu messages one by one", c->name,
+		    n);
+		for (i = 0; i < n; i++)
+			res[i] = db_store_batch(c->db, c_node, &reqs[i], 1,
+			    c->name) == DB_STORE_OK ? SMTP_OK : SMTP_TEMPFAIL;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		res[i] = rc == DB_STORE_OK ? SMTP_OK : SMTP_TEMPFAIL;
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -86,8 +122,8 @@ committer_main(void *arg)
 	db_store_warm(c->db);
 	for (;;) {
 		struct store_request *reqs[COMMITTER_BATCH];
+		enum smtp_result res[COMMITTER_BATCH];
 		struct committer_job *batch, *j, *next;
-		enum smtp_result res;
 		size_t n, i = 0;
 
 		n = take_batch(&batch);
@@ -95,16 +131,15 @@ committer_main(void *arg)
 			break;
 		for (j = batch; j != NULL; j = j->next)
 			reqs[i++] = j->req;
-		res = db_store_batch(c->db, c_node, reqs, n, c->name) == 0 ?
-		    SMTP_OK : SMTP_TEMPFAIL;
-		for (j = batch; j != NULL; j = next) {
+		store(c, reqs, n, res);
+		for (i = 0, j = batch; j != NULL; j = next, i++) {
 			next = j->next;
-			if (res == SMTP_OK)
+			if (res[i] == SMTP_OK)
 				log_stored(j->req);
 			store_request_free(j->req);
 			j->req = NULL;
 			/* Last touch: the job lives in the conn it wakes. */
-			j->done(j, res);
+			j->done(j, res[i]);
 		}
 	}
 	db_store_close(c->db);

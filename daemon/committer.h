@@ -4,12 +4,15 @@
  * Sessions that finished DATA hand a store job (a store request,
  * store_request.h, and a completion) to the committer.  A small
  * pool of committer threads, each owning one database connection (db.h),
- * takes every job that is waiting (up to COMMITTER_BATCH) and writes the
+ * takes every job that is waiting (up to COMMITTER_BATCH jobs and
+ * COMMITTER_BATCH_BYTES of text; a larger message alone) and writes the
  * whole batch - messages, bodies, recipients - with ONE prepared statement
  * (db_store.h: binary array parameters) in autocommit, i.e. one
  * transaction and one round trip.  Only when that statement returns PGRES_COMMAND_OK, which
  * means the transaction committed, is each job's completion called with
- * SMTP_OK; on any error every job of the batch gets SMTP_TEMPFAIL (the
+ * SMTP_OK; when the database refuses the data (a constraint or data
+ * error) the jobs are stored again one by one, so one bad message fails
+ * alone; on any other error every job of the batch gets SMTP_TEMPFAIL (the
  * client sees 451 4.3.0 and retries; a lost connection after COMMIT was
  * sent can at worst duplicate a message, never lose one).  While one batch
  * commits the next one gathers, which is where the throughput comes from
@@ -29,6 +32,8 @@
 #include "daemon/store_request.h"
 
 #define COMMITTER_BATCH 128
+/* Message text per batch; a larger message is committed alone. */
+#define COMMITTER_BATCH_BYTES (4u * 1024 * 1024)
 
 struct committer_job {
 	struct committer_job *next;

@@ -12,12 +12,15 @@
  * decrypted bytes no socket event will announce, so reads continue until
  * wolfSSL wants more from the socket before re-arming.
  *
- * AUTH: the password is verified here (libxcrypt, on the worker).  Before
- * that, postern.auth_penalty() (shared by every node) may refuse AUTH from
- * an address with too many recent failures (454 4.7.0) or ask for a delay;
- * a wrong password is recorded with postern.auth_failed() and parks the
- * conn for 1 s per failure so far (at most 5 s) before the 535 goes out,
- * which slows guessing without holding a thread.
+ * AUTH: the conn parks while the authenticator (authenticator.h: its own
+ * threads, the throttle, the current account data, the password check)
+ * decides; its completion unparks it.  A delay it asks for (1 s per
+ * failure so far, at most 5 s, or the cluster-wide penalty) parks the conn
+ * again before the answer, which slows guessing without holding a
+ * thread.  A full authenticator queue answers 454 4.7.0 at once.  At each
+ * MAIL of an authenticated session the account's current tag (enabled,
+ * same password hash) must still be the one the AUTH saw, else the
+ * session loses its authentication (smtp_hooks.auth_current).
  * STORE: the conn parks while the committer writes the message; its
  * completion unparks it, and only then is the 250 written.
  */
@@ -30,7 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/db_node.h"
 #include "daemon/log.h"
 #include "daemon/passwd.h"
 #include "daemon/policy.h"
@@ -56,6 +58,14 @@ hook_new_id(void *arg)
 	return queue_id_new();
 }
 
+static int
+hook_auth_current(void *arg, const char *user)
+{
+	struct conn *c = arg;
+
+	return c->auth_tag != 0 && auth_account_tag(user) == c->auth_tag;
+}
+
 /* STEP_RETURN when the conn was closed. */
 static enum step
 conn_start(struct conn *c)
@@ -69,6 +79,8 @@ conn_start(struct conn *c)
 	h.check = policy_check;
 	h.auth_mechs = policy_auth_mechs;
 	h.new_id = hook_new_id;
+	h.auth_current = hook_auth_current;
+	h.auth_arg = c;
 	c->s = smtp_session_new(&p, &h, session_id(), c->peer, 0);
 	log_info("%016" PRIx64 " smtp connect client=%s:%d listener=%s",
 	    smtp_session_id(c->s), c->peer, c->peer_port, c->lcfg->name);
@@ -96,37 +108,61 @@ store_done(struct committer_job *job, enum smtp_result r)
 	server_unpark(c);
 }
 
-static enum smtp_result
-auth_check(struct conn *c)
-{
-	const struct config_account *a;
-	char user[ADDR_MAX + 1];
-
-	str_copy(user, smtp_session_auth_user(c->s), sizeof(user));
-	str_lower(user);
-	a = config_account(c->cfg, user);
-	if (a != NULL && (!a->enabled || a->hash == NULL))
-		a = NULL;
-	if (passwd_verify(a ? a->hash : NULL, smtp_session_auth_pass(c->s)) &&
-	    a != NULL)
-		return SMTP_OK;
-	return SMTP_PERMFAIL;
-}
-
-/* Cluster-wide AUTH throttling (postern.auth_penalty): 0 = go on, n > 0 =
- * answer after n seconds, -1 = refuse.  A database failure does not block
- * AUTH (the local per-session limits still apply); it is logged. */
-static int
-auth_penalty(struct conn *c)
-{
-	return db_node_auth_penalty(c->peer, smtp_session_id(c->s));
-}
-
 static void
-auth_record_failure(struct conn *c)
+auth_done(struct auth_job *job)
 {
-	db_node_auth_failed(c->peer, smtp_session_auth_user(c->s),
-	    runtime_node(), smtp_session_id(c->s));
+	struct conn *c = job->arg;
+
+	c->resume_kind = CONN_RESUME_AUTH;
+	server_unpark(c);
+}
+
+/* Hands the AUTH request to the authenticator; the conn is parked. */
+static void
+auth_submit(struct conn *c)
+{
+	struct auth_job *j = &c->auth;
+
+	memset(j, 0, sizeof(*j));
+	str_copy(j->user, smtp_session_auth_user(c->s), sizeof(j->user));
+	str_copy(j->pass, smtp_session_auth_pass(c->s), sizeof(j->pass));
+	str_copy(j->peer, c->peer, sizeof(j->peer));
+	j->sid = smtp_session_id(c->s);
+	j->failures = smtp_session_auth_failures(c->s);
+	j->done = auth_done;
+	j->arg = c;
+	server_park(c, 0);
+	if (authenticator_submit(j) == 0)
+		return;
+	wipe(j->pass, sizeof(j->pass));
+	log_info("%016" PRIx64 " smtp auth refused client=%s reason=busy",
+	    j->sid, c->peer);
+	j->result = SMTP_TEMPFAIL;
+	auth_done(j);
+}
+
+/* The authenticator answered (or its delay passed).  STEP_RETURN when the
+ * conn was parked again for the delay. */
+static enum step
+auth_resume(struct conn *c)
+{
+	struct auth_job *j = &c->auth;
+
+	if (j->delay_ms > 0) {
+		int64_t until = now_ms() + j->delay_ms;
+
+		j->delay_ms = 0;
+		server_park(c, until);
+		return STEP_RETURN;
+	}
+	if (j->throttled) {
+		smtp_session_resume_auth_throttled(c->s);
+		return STEP_CONTINUE;
+	}
+	if (j->result == SMTP_OK)
+		c->auth_tag = j->account_tag;
+	smtp_session_resume_auth(c->s, j->result);
+	return STEP_CONTINUE;
 }
 
 /* Serve the session's outstanding request.  STEP_RETURN when the conn was
@@ -158,40 +194,9 @@ serve_request(struct conn *c)
 		}
 		c->handshaking = 1;
 		return STEP_CONTINUE;
-	case SMTP_REQ_AUTH: {
-		int penalty = auth_penalty(c);
-		enum smtp_result r;
-		int64_t delay;
-
-		if (penalty < 0) {
-			/* Shared across nodes: too many failures from this
-			 * address within settings.auth_throttle_window. */
-			log_info("%016" PRIx64 " smtp auth refused client=%s "
-			    "reason=throttled", smtp_session_id(s), c->peer);
-			smtp_session_resume_auth_throttled(s);
-			return STEP_CONTINUE;
-		}
-		r = auth_check(c);
-		delay = 1000 * (int64_t)penalty;
-		if (r != SMTP_OK) {
-			int64_t local = 1000 *
-			    (int64_t)(smtp_session_auth_failures(s) + 1);
-
-			auth_record_failure(c);
-			if (local > delay)
-				delay = local;
-		}
-		if (delay > 5000)
-			delay = 5000;
-		if (delay == 0) {
-			smtp_session_resume_auth(s, r);
-			return STEP_CONTINUE;
-		}
-		c->resume_kind = CONN_RESUME_AUTH;
-		c->resume_result = r;
-		server_park(c, now_ms() + delay);
+	case SMTP_REQ_AUTH:
+		auth_submit(c);
 		return STEP_RETURN;
-	}
 	case SMTP_REQ_STORE:
 		memset(&c->job, 0, sizeof(c->job));
 		c->job.req = smtp_session_take_store(s);
@@ -350,9 +355,10 @@ conn_handle(struct conn *c)
 		smtp_session_timeout(c->s);
 		break;
 	case CONN_EV_RESUME:
-		if (c->resume_kind == CONN_RESUME_AUTH)
-			smtp_session_resume_auth(c->s, c->resume_result);
-		else
+		if (c->resume_kind == CONN_RESUME_AUTH) {
+			if (auth_resume(c) == STEP_RETURN)
+				return;
+		} else
 			smtp_session_resume_store(c->s, c->resume_result, NULL);
 		break;
 	case CONN_EV_IO:

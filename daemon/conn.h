@@ -9,7 +9,8 @@
  *                arrives and queues it for a worker;
  *   CONN_BUSY    owned by one worker (or queued for one);
  *   CONN_PARKED  waiting for a request outside the worker (a commit in the
- *                committer, or an AUTH failure delay until c->deadline);
+ *                committer, an AUTH check in the authenticator, or an
+ *                AUTH failure delay until c->deadline);
  *                the completion moves it to BUSY and queues it.
  * Only the owning worker touches the session, the TLS object and the fd,
  * and only it frees the conn.  An idle connection holds no thread and, with
@@ -22,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "daemon/authenticator.h"
 #include "daemon/committer.h"
 #include "daemon/config.h"
 #include "daemon/smtp_session.h"
@@ -52,6 +54,8 @@ struct conn {
 	enum conn_resume resume_kind;
 	enum smtp_result resume_result;
 	struct committer_job job;
+	struct auth_job auth;	/* the authenticator's while parked */
+	uint64_t auth_tag;	/* auth_account_tag() at the AUTH that passed */
 	char peer[64];
 	int peer_port;
 	int64_t started;

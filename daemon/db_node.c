@@ -295,13 +295,20 @@ db_node_auth_penalty(const char *peer, uint64_t sid)
 {
 	const char *params[1] = { peer };
 	PGresult *r;
-	int slot = pool_take(), v = 0;
+	int slot = pool_take(), v = -2;
 
-	if (slot == -1)
-		return 0;
+	if (slot == -1) {
+		log_warnx("%016" PRIx64 " auth throttle check failed: no free "
+		    "connection", sid);
+		return -2;
+	}
 	r = db_exec_prepared(pool[slot], "auth_penalty", 1, params);
-	if (r != NULL) {
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+	if (r == NULL) {
+		log_warnx("%016" PRIx64 " auth throttle check failed: database "
+		    "unreachable", sid);
+	} else {
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		    !PQgetisnull(r, 0, 0))
 			v = atoi(PQgetvalue(r, 0, 0));
 		else
 			log_warnx("%016" PRIx64 " auth throttle check failed: %s",

@@ -14,8 +14,9 @@
  *
  * AUTH throttle statements run from worker threads over a small pool of
  * connections (statement_timeout 5 s, so a slow database costs a worker at
- * most that); a worker waits at most 1 s for a free one.  A database
- * failure never blocks AUTH: the per-session limits still apply.
+ * most that); the authenticator's threads (authenticator.h) run them and
+ * wait at most 1 s for a free one.  A throttle that cannot be read fails
+ * closed: AUTH is refused (454 4.7.0) until it can be read again.
  */
 #ifndef POSTERN_DB_NODE_H
 #define POSTERN_DB_NODE_H
@@ -47,9 +48,10 @@ void db_node_stopped(struct db *control, const char *node);
 
 /* AUTH throttle pool of size connections (opened lazily). */
 void db_node_auth_init(int size);
-/* 0 = go on, n > 0 = answer after n seconds, -1 = refuse (too many recent
- * failures from peer).  0 when the database cannot be asked (logged with
- * the session id sid). */
+/* peer is the client's throttle key (client_key.h).  0 = go on, n > 0 =
+ * answer after n seconds, -1 = refuse (too many recent failures from
+ * peer), -2 = the counter cannot be read (no connection, an error, a
+ * timeout; logged with the session id sid): the caller refuses too. */
 int db_node_auth_penalty(const char *peer, uint64_t sid);
 /* Records one failed AUTH from peer for user on node (postern.auth_failed). */
 void db_node_auth_failed(const char *peer, const char *user, const char *node,

@@ -165,12 +165,13 @@ db_store_batch(struct db *d, const char *node,
 	int lengths[NPARAMS], formats[NPARAMS];
 	PGconn *conn;
 	PGresult *r = NULL;
-	int i, rc = -1;
+	const char *state;
+	int i, rc = DB_STORE_FAILED;
 	size_t j;
 
 	conn = db_get(d);
 	if (conn == NULL)
-		return -1;	/* unreachable or backing off: fail fast */
+		return DB_STORE_FAILED;	/* unreachable or backing off */
 	for (i = 0; i < NPARAMS; i++)
 		pgarr_init(&a[i], param_oids[i]);
 	for (j = 0; j < n; j++) {
@@ -185,15 +186,19 @@ db_store_batch(struct db *d, const char *node,
 	}
 	r = PQexecPrepared(conn, "store", NPARAMS, values, lengths, formats, 0);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-		rc = 0;
+		rc = DB_STORE_OK;
 	} else {
 		char msg[300];
 
 		str_copy(msg, PQresultErrorMessage(r), sizeof(msg));
 		msg[strcspn(msg, "\n")] = '\0';
 		log_warnx("%s: storing %zu message(s) failed: %s", who, n, msg);
+		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 		if (PQstatus(conn) != CONNECTION_OK)
 			db_failed(d);
+		else if (state != NULL && (strncmp(state, "22", 2) == 0 ||
+		    strncmp(state, "23", 2) == 0))
+			rc = DB_STORE_REFUSED;
 	}
 out:
 	PQclear(r);

@@ -9,7 +9,8 @@
  *
  * Promises: it returns 0 only when the statement returned
  * PGRES_COMMAND_OK, i.e. the transaction committed and every message of
- * the batch is durable; otherwise -1 and nothing of the batch is stored
+ * the batch is durable; otherwise a negative value and nothing of the
+ * batch is stored
  * (a lost connection after COMMIT was sent is the one exception: the
  * batch may be stored although -1 came back; the clients retry, so a
  * message can be duplicated, never lost).  A broken connection is reported
@@ -33,8 +34,15 @@ struct db *db_store_open(void);
 void db_store_warm(struct db *d);
 void db_store_close(struct db *d);
 
-/* Stores reqs[0..n) for node.  who names the caller in logs.  Returns 0
- * when committed, -1 otherwise (logged). */
+/* Stores reqs[0..n) for node.  who names the caller in logs.  Returns
+ * DB_STORE_OK when committed; DB_STORE_REFUSED when the database refused
+ * the data (SQLSTATE class 22 data exception or 23 integrity constraint
+ * violation: one message of the batch may be the cause, so the caller
+ * may store them one by one); DB_STORE_FAILED otherwise (no connection,
+ * timeout, spool unreadable).  Failures are logged. */
+#define DB_STORE_OK		0
+#define DB_STORE_FAILED		(-1)
+#define DB_STORE_REFUSED	(-2)
 int db_store_batch(struct db *d, const char *node,
     struct store_request *const *reqs, size_t n, const char *who);
 

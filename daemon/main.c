@@ -11,10 +11,14 @@
  * Without -c, libpq's environment (PGHOST, PGDATABASE, ...) is used and the
  * node name comes from -n, $POSTERN_NODE or the host name.  Everything else
  * is in SQL.  Exit codes are sysexits(3).
+ *
+ * At start the soft descriptor limit (RLIMIT_NOFILE) is raised to the hard
+ * limit; server.c keeps settings.max_connections below what it allows.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -26,6 +30,31 @@
 #include "daemon/spool.h"
 #include "daemon/util.h"
 #include "tls/tls.h"
+
+/* Soft RLIMIT_NOFILE up to the hard limit (logged either way). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)rl.rlim_max);
+			return;
+		}
+	}
+	log_info("descriptor limit %llu (was %llu, hard limit %llu)",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+	    (unsigned long long)rl.rlim_max);
+}
 
 static void
 usage(void)
@@ -102,6 +131,7 @@ main(int argc, char **argv)
 	}
 	if (tls_global_init() == -1)
 		log_fatal(EX_SOFTWARE, "cannot initialise wolfSSL");
+	raise_nofile();
 	memset(&o, 0, sizeof(o));
 	o.conninfo = conninfo;
 	o.node = node;

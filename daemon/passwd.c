@@ -15,9 +15,18 @@
 #include "daemon/util.h"
 
 /* A valid bcrypt hash of a random string, used to spend the same time on
- * unknown users. */
+ * unknown or disabled accounts.  It has exactly the algorithm and cost of
+ * what postern.set_password() stores (pgcrypto gen_salt('bf', 12): $2a$,
+ * cost 12; tests/unit/test_passwd.c reads sql/schema.sql to keep them
+ * equal), so a reply's time does not tell whether the account exists. */
 static const char dummy_hash[] =
-    "$2b$10$kuD9oCMnqBrnDh1C5mxUWO.TO37Q1GYn0/zJgKMzp6iYU9TQtxMzS";
+    "$2a$12$EjRqOsCWKkU8qgJ6s9/mieZptjh6/Ec3JSWOvGWNpsLoHTDntcyZe";
+
+const char *
+passwd_dummy_hash(void)
+{
+	return dummy_hash;
+}
 
 int
 passwd_verify(const char *hash, const char *password)

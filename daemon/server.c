@@ -41,11 +41,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "daemon/accept_limits.h"
+#include "daemon/authenticator.h"
 #include "daemon/committer.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
@@ -65,7 +67,7 @@
 #define LOOP_EVENTS 256
 #define LOOP_TICK_MS 200
 #define ACCEPT_BURST 64
-#define AUTH_POOL_SIZE 2
+#define AUTH_POOL_SIZE AUTHENTICATOR_THREADS	/* one connection each */
 
 struct lsock {
 	int kind;
@@ -97,6 +99,16 @@ static struct accept_limits *limits;
 static struct config *loop_cfg;	/* the installed snapshot (runtime.c
 				 * holds the reference) */
 static struct lsock *lsocks;
+
+/* Connections the descriptor limit leaves room for (fd_budget_init). */
+static int fd_budget = 1000000;
+/* Accepting paused (out of descriptors) until this monotonic ms; 0 = not
+ * paused.  The pause doubles from ACCEPT_PAUSE_MIN_MS to ..._MAX_MS while
+ * accept keeps failing. */
+static int64_t accept_paused_until;
+static int64_t accept_pause_ms;
+#define ACCEPT_PAUSE_MIN_MS 100
+#define ACCEPT_PAUSE_MAX_MS 1600
 static struct lsock *lsocks_closed;	/* freed after the epoll batch */
 
 static void
@@ -458,7 +470,8 @@ accept_one(struct lsock *ls, int fd, const struct sockaddr_storage *ss)
 		refuse(fd, NULL, peer, c, "listener closing");
 		return;
 	}
-	max.total = c->max_connections;
+	max.total = c->max_connections < fd_budget ? c->max_connections :
+	    fd_budget;
 	max.listener = l->max_connections;
 	max.per_ip = c->max_connections_per_ip;
 	v = accept_limits_admit(limits, &ls->nconns, peer, &max);
@@ -489,6 +502,75 @@ accept_one(struct lsock *ls, int fd, const struct sockaddr_storage *ss)
 	work_push(cn, CONN_EV_START);
 }
 
+/* Every listener in or out of the epoll set (level-triggered EPOLLIN). */
+static void
+listeners_listen(int on)
+{
+	struct epoll_event e;
+	struct lsock *ls;
+
+	for (ls = lsocks; ls != NULL; ls = ls->next) {
+		if (ls->closed || ls->fd == -1)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.events = on ? EPOLLIN : 0;
+		e.data.ptr = ls;
+		epoll_ctl(ep, EPOLL_CTL_MOD, ls->fd, &e);
+	}
+}
+
+/* accept() ran out of descriptors (or memory): the pending connection
+ * stays in the backlog and the level-triggered listener would fire again
+ * at once, so stop listening for a while instead of spinning.  The pause
+ * doubles while accept keeps failing. */
+static void
+accept_pause(struct lsock *ls)
+{
+	int e = errno;
+
+	accept_pause_ms = accept_pause_ms == 0 ? ACCEPT_PAUSE_MIN_MS :
+	    accept_pause_ms * 2;
+	if (accept_pause_ms > ACCEPT_PAUSE_MAX_MS)
+		accept_pause_ms = ACCEPT_PAUSE_MAX_MS;
+	accept_paused_until = now_ms() + accept_pause_ms;
+	log_warnx("accept on %s port %d: %s; not accepting for %lld ms "
+	    "(connections=%d)", ls->address, ls->port, strerror(e),
+	    (long long)accept_pause_ms, accept_limits_total(limits));
+	listeners_listen(0);
+}
+
+static void
+accept_resume(void)
+{
+	if (accept_paused_until == 0 || now_ms() < accept_paused_until)
+		return;
+	accept_paused_until = 0;
+	listeners_listen(1);
+}
+
+/* The descriptor limit and the connections it leaves room for; warns
+ * when the snapshot's max_connections is above them. */
+static void
+fd_budget_check(const struct config *c)
+{
+	struct rlimit rl;
+	int reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	/* Listeners, committer/delivery/auth/control connections, each
+	 * delivery thread's socket, DNS, Maildir files, epoll, logs. */
+	reserve = 64 + (int)c->nlisteners + c->db_connections +
+	    4 * c->delivery_threads + AUTH_POOL_SIZE;
+	fd_budget = accept_limits_fd_budget(rl.rlim_cur == RLIM_INFINITY ?
+	    1000000000L : (long)rl.rlim_cur, reserve);
+	if (c->max_connections > fd_budget)
+		log_warnx("settings.max_connections %d is above what the "
+		    "descriptor limit allows (RLIMIT_NOFILE %lld: 2 per "
+		    "connection after %d reserved); using %d", c->max_connections,
+		    (long long)rl.rlim_cur, reserve, fd_budget);
+}
+
 static void
 accept_ready(struct lsock *ls)
 {
@@ -502,12 +584,18 @@ accept_ready(struct lsock *ls)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				accept_pause(ls);
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept on %s port %d", ls->address,
 				    ls->port);
 			return;
 		}
+		accept_pause_ms = 0;
 		accept_one(ls, fd, &ss);
 	}
 }
@@ -565,6 +653,8 @@ apply_pending(void)
 
 	if (c == NULL)
 		return;
+	if (loop_cfg == NULL || c->max_connections != loop_cfg->max_connections)
+		fd_budget_check(c);
 	loop_cfg = c;
 	runtime_install(c);
 	listeners_reconcile(c);
@@ -642,6 +732,8 @@ static int
 threads_start(const struct server_opts *o)
 {
 	db_node_auth_init(AUTH_POOL_SIZE);
+	if (authenticator_start() == -1)
+		return EX_OSERR;
 	if (committer_start(o->node,
 	    loop_cfg->db_connections) == -1)
 		return EX_OSERR;
@@ -671,6 +763,7 @@ loop_run(void)
 		for (k = 0; k < n; k++)
 			dispatch(&evs[k]);
 		listeners_reap();
+		accept_resume();
 		if (now_ms() - last_scan >= LOOP_TICK_MS) {
 			deadline_scan();
 			last_scan = now_ms();
@@ -696,6 +789,7 @@ server_run(const struct server_opts *o)
 	config_unref(loop_cfg);	/* runtime.c holds it until the next install */
 	if (loop_init() == -1)
 		return EX_OSERR;
+	fd_budget_check(loop_cfg);
 	listeners_reconcile(loop_cfg);
 	if (lsocks == NULL)
 		log_warnx("no listener is open; waiting for configuration "
@@ -718,6 +812,7 @@ server_run(const struct server_opts *o)
 		ls->closed = 1;
 		lsock_unref(ls);	/* open conns keep their own reference */
 	}
+	authenticator_stop();
 	committer_stop();
 	delivery_stop();
 	workers_stop();

@@ -265,6 +265,16 @@ cmd_mail(struct smtp_session *s, char *arg)
 		    "message size (%" PRIu64 " bytes)", s->p.max_size);
 		return;
 	}
+	if (s->auth_user[0] != '\0' && s->h.auth_current != NULL &&
+	    !s->h.auth_current(s->h.auth_arg, s->auth_user)) {
+		char esc[128];
+
+		log_info("%016" PRIx64 " smtp auth revoked client=%s user=\"%s\" "
+		    "reason=account disabled or password changed", s->id,
+		    s->client_addr, log_escape(esc, sizeof(esc), s->auth_user,
+		    strlen(s->auth_user)));
+		s->auth_user[0] = '\0';
+	}
 	s->tx = xcalloc(1, sizeof(*s->tx));
 	s->tx->sender = a;
 	s->tx->declared_size = size;

@@ -137,6 +137,13 @@ struct smtp_hooks {
 	unsigned (*auth_mechs)(void *arg, const struct smtp_facts *f, int tls);
 	/* A new queue id (64 bits, unique cluster-wide). */
 	uint64_t (*new_id)(void *arg);
+	/* At each MAIL of an authenticated session: 1 while user may still
+	 * act as authenticated (the account is enabled and its password
+	 * unchanged since the AUTH), 0 to drop the authentication (logged;
+	 * the transaction goes on unauthenticated, so relaying needs another
+	 * AUTH).  Called with auth_arg.  NULL: always 1. */
+	int (*auth_current)(void *auth_arg, const char *user);
+	void *auth_arg;
 };
 
 /* Create a session for a connection from client_addr ("1.2.3.4" or
