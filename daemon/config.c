@@ -86,6 +86,8 @@ config_listener_build(struct config_listener *l,
 	str_copy(l->address, r->address, sizeof(l->address));
 	l->port = r->port;
 	l->max_connections = r->max_connections;
+	l->role = r->role != NULL && strcmp(r->role, "submission") == 0 ?
+	    LISTENER_SUBMISSION : LISTENER_MX;
 	l->mode = strcmp(mode, "implicit") == 0 ? LISTENER_IMPLICIT :
 	    strcmp(mode, "none") == 0 ? LISTENER_NONE : LISTENER_STARTTLS;
 	if (l->mode == LISTENER_NONE)

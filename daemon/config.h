@@ -32,12 +32,16 @@
 #define CONFIG_SCHEMA_VERSION POSTERN_SCHEMA_VERSION
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
+/* listeners.role (migration 007): mx takes mail from the internet for
+ * local recipients; submission takes mail from users, who must AUTH. */
+enum listener_role { LISTENER_MX, LISTENER_SUBMISSION };
 
 struct config_listener {
 	char name[65];
 	char address[64];
 	int port;
 	enum listener_tls mode;
+	enum listener_role role;
 	int max_connections;
 	struct tls_ctx *tls;	/* NULL when mode is NONE */
 	char tls_desc[64];	/* "TLSv1.2-TLSv1.3" for logs */
@@ -106,6 +110,7 @@ struct config_listener_row {
 	const char *cert_file;
 	const char *key_file;
 	int max_connections;
+	const char *role;		/* "mx", "submission"; NULL = mx */
 };
 
 /* An empty snapshot with refcount 1.  The reader fills the settings and

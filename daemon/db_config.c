@@ -136,7 +136,8 @@ load_listeners(struct config *c, PGconn *db, const char *node,
 	const char *dkey = val(settings, 0, "tls_key_file");
 	PGresult *r = query(db, "SELECT name, address, port, tls_mode::text,"
 	    " tls_min_version::text, tls_max_version::text, ciphers, dh_file,"
-	    " cert_file, key_file, max_connections FROM postern.listeners"
+	    " cert_file, key_file, max_connections, role::text"
+	    " FROM postern.listeners"
 	    " WHERE enabled AND (node IS NULL OR node = $1) ORDER BY name",
 	    1, params, err, errlen);
 	int i, n;
@@ -160,6 +161,7 @@ load_listeners(struct config *c, PGconn *db, const char *node,
 		row.cert_file = val(r, i, "cert_file");
 		row.key_file = val(r, i, "key_file");
 		row.max_connections = ival(r, i, "max_connections");
+		row.role = val(r, i, "role");
 		/* Counted first: a listener that fails is freed with the
 		 * snapshot (its tls is NULL). */
 		if (config_listener_build(&c->listeners[c->nlisteners++], &row,

@@ -8,10 +8,14 @@
  * For each stage (connect, ehlo, mail, each rcpt, data) it prints the rules
  * considered with "match"/"no match", then the decisions: AUTH offered on
  * this connection, the SMTP reply, the route chosen for each recipient, the
- * headers added.  Every stage goes through policy_decide(), the function a
- * live session's policy hook calls, so built-in policy (unknown local
- * user, relay access) is included and the output is what a real session
- * would get.
+ * headers added, and the permissions: which rule (or AUTH) lets a
+ * recipient be relayed, which rule lets an authenticated user use the
+ * sender.  The listener's role (mx or submission) comes from the
+ * snapshot's listener of that name (mx when there is none).  Every stage
+ * goes through policy_decide(), the function a live session's policy hook
+ * calls, so built-in policy (submission needs AUTH, sender ownership,
+ * unknown local user, relay access) is included and the output is what a
+ * real session would get.
  */
 #include "daemon/explain.h"
 
@@ -64,14 +68,20 @@ mechs_text(unsigned m)
 
 /* The facts a session would have, from the command line. */
 static void
-facts_from(const struct rules_ctx *x, const struct addr *from,
-    struct smtp_facts *f)
+facts_from(const struct config *c, const struct rules_ctx *x,
+    const struct addr *from, struct smtp_facts *f)
 {
+	size_t i;
+
 	memset(f, 0, sizeof(*f));
 	f->tls = x->tls;
 	f->client_addr = x->client_addr;
 	f->listener = x->listener;
 	f->listener_port = x->listener_port;
+	for (i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, x->listener) == 0)
+			f->submission = c->listeners[i].role ==
+			    LISTENER_SUBMISSION;
 	f->auth_user = x->auth_user != NULL ? x->auth_user : "";
 	f->helo = x->helo;
 	f->sender = from;
@@ -119,10 +129,11 @@ explain_stages(const struct config *c, const struct rules_ctx *x,
 	struct smtp_facts f;
 	size_t nok = 0, i;
 
-	facts_from(x, from, &f);
-	printf("transaction: client=%s listener=%s port=%d tls=%s auth_user=%s "
-	    "helo=%s from=<%s> size=%llu\n", f.client_addr, f.listener,
-	    f.listener_port, f.tls ? "yes" : "no",
+	facts_from(c, x, from, &f);
+	printf("transaction: client=%s listener=%s (%s) port=%d tls=%s "
+	    "auth_user=%s helo=%s from=<%s> size=%llu\n", f.client_addr,
+	    f.listener, f.submission ? "submission" : "mx", f.listener_port,
+	    f.tls ? "yes" : "no",
 	    f.auth_user[0] ? f.auth_user : "-", f.helo, from->addr,
 	    (unsigned long long)x->size);
 	printf("%zu enabled rule(s)\n\nstage connect\n", c->rules.n);
@@ -134,6 +145,10 @@ explain_stages(const struct config *c, const struct rules_ctx *x,
 	    NULL)));
 	printf("stage mail\n");
 	stage(c, SMTP_STAGE_MAIL, &f, "250 2.1.0 Ok", &d);
+	if (d.result == SMTP_OK && f.auth_user[0] != '\0' && from->addr[0])
+		printf("  => sender <%s>: %s%s\n", from->addr,
+		    d.rules.sender_allow ? "allowed by rule " : "owned by ",
+		    d.rules.sender_allow ? d.rules.sender_rule : f.auth_user);
 	for (i = 0; i < nto; i++) {
 		f.rcpt = &to[i];
 		printf("stage rcpt <%s> (%s)\n", to[i].addr,
@@ -147,6 +162,12 @@ explain_stages(const struct config *c, const struct rules_ctx *x,
 			ok[nok].addr = to[i];
 			ok[nok].route = d.rules.route;
 			nok++;
+			if (to[i].domain[0] != '\0' &&
+			    !config_domain_is_local(c, to[i].domain))
+				printf("  => relaying allowed by %s%s\n",
+				    f.auth_user[0] ? "AUTH as " : "rule ",
+				    f.auth_user[0] ? f.auth_user :
+				    d.rules.relay_rule);
 		}
 		print_route(&d.rules.route);
 	}

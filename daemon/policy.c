@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/log.h"
 #include "daemon/util.h"
@@ -26,6 +27,55 @@ builtin_reply(struct policy_decision *d, int code, const char *ecode,
 	str_copy(d->reply.ecode, ecode, sizeof(d->reply.ecode));
 	snprintf(d->reply.text, sizeof(d->reply.text), "<%.200s>: %s", addr,
 	    text);
+}
+
+static int
+authenticated(const struct smtp_facts *f)
+{
+	return f->auth_user != NULL && f->auth_user[0] != '\0';
+}
+
+/*
+ * Alias ownership: 1 when the sender address is an alias that points to
+ * the authenticated user.  The alias table (postern.aliases) is not part
+ * of the snapshot yet, so no alias is owned; this is the one place that
+ * plugs it in.  Both addresses as given (the caller compares
+ * case-insensitively).
+ */
+int
+policy_sender_alias_owned(const struct config *c, const char *user,
+    const char *sender)
+{
+	(void)c;
+	(void)user;
+	(void)sender;
+	return 0;
+}
+
+/* MAIL FROM by an authenticated user: the null sender (bounces), the
+ * account's own address, an alias of it, or a sender_allow rule. */
+static int
+sender_owned(const struct config *c, const struct smtp_facts *f,
+    const struct rules_result *res)
+{
+	if (f->sender == NULL || f->sender->is_null || f->sender->addr[0] ==
+	    '\0')
+		return 1;
+	if (strcasecmp(f->sender->addr, f->auth_user) == 0)
+		return 1;
+	if (policy_sender_alias_owned(c, f->auth_user, f->sender->addr))
+		return 1;
+	return res->sender_allow;
+}
+
+/* The built-in policy at MAIL, after the rules did not refuse. */
+static void
+builtin_mail(const struct config *c, const struct smtp_facts *f,
+    struct policy_decision *d)
+{
+	if (authenticated(f) && !sender_owned(c, f, &d->rules))
+		builtin_reply(d, 553, "5.7.1", f->sender->addr, "Sender "
+		    "address rejected: not owned by user");
 }
 
 /* A rule's reject or tempfail refuses.  Returns 1 when it did. */
@@ -110,8 +160,7 @@ builtin_rcpt(const struct config *c, const struct smtp_facts *f,
 			builtin_reply(d, 550, "5.1.1", f->rcpt->addr, "Recipient "
 			    "address rejected: User unknown in local recipient "
 			    "table");
-	} else if ((f->auth_user == NULL || f->auth_user[0] == '\0') &&
-	    d->rules.reply != REPLY_ACCEPT) {
+	} else if (!authenticated(f) && !d->rules.relay_allow) {
 		builtin_reply(d, 554, "5.7.1", f->rcpt->addr,
 		    "Relay access denied");
 	}
@@ -144,7 +193,21 @@ policy_decide(const struct config *c, enum smtp_stage stage,
 	rules_eval(&c->rules, rules_stage_of(stage), &x, &d->rules, trace,
 	    targ);
 	free(rcpts);
-	if (!rule_refuses(d) && stage == SMTP_STAGE_RCPT)
+	if (stage == SMTP_STAGE_MAIL && f->submission && !authenticated(f)) {
+		/* RFC 6409 4.3: submission needs AUTH, before any rule. */
+		d->result = SMTP_PERMFAIL;
+		d->by = POLICY_BY_BUILTIN;
+		d->reply.code = 530;
+		str_copy(d->reply.ecode, "5.7.0", sizeof(d->reply.ecode));
+		str_copy(d->reply.text, "Authentication required",
+		    sizeof(d->reply.text));
+		return d->result;
+	}
+	if (rule_refuses(d))
+		return d->result;
+	if (stage == SMTP_STAGE_MAIL)
+		builtin_mail(c, f, d);
+	else if (stage == SMTP_STAGE_RCPT)
 		builtin_rcpt(c, f, &x.rcpt, d);
 	return d->result;
 }
@@ -201,6 +264,7 @@ policy_session_params(const struct config *c, const struct config_listener *l,
 	str_copy(p->listener, l->name, sizeof(p->listener));
 	p->listener_port = l->port;
 	p->implicit_tls = l->mode == LISTENER_IMPLICIT;
+	p->submission = l->role == LISTENER_SUBMISSION;
 	p->starttls_offer = l->mode == LISTENER_STARTTLS && c->allow_starttls &&
 	    l->tls != NULL;
 	p->max_size = c->max_message_size;

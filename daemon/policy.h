@@ -8,14 +8,22 @@
  * the same answer.  At each stage the snapshot's rules are evaluated
  * (rules.h) for what the session knows so far (struct smtp_facts), then
  * the built-in policy applies:
+ *   MAIL: on a submission listener an unauthenticated MAIL gets
+ *         530 5.7.0 Authentication required, before any rule.  Then a
+ *         rule's reject/tempfail refuses.  An authenticated user may only
+ *         use a sender address it owns: the null sender, its own account
+ *         address (case-insensitive), an alias pointing to it
+ *         (policy_sender_alias_owned) or one a matching sender_allow rule
+ *         allows; else 553 5.7.1 not owned by user.
  *   RCPT: a rule's reject/tempfail wins; "<postmaster>" is always
  *         accepted (RFC 5321 4.5.1); otherwise a recipient in a local
  *         domain needs an enabled account (550 5.1.1 user unknown); any
  *         other recipient needs an authenticated session or a matching
- *         rule with an "accept" reply (else 554 5.7.1 relay access
- *         denied).  The route (relay host, port, TLS mode, TLS versions)
- *         decided by the rules is stored with the recipient.
- *   CONNECT, EHLO, MAIL, DATA: a rule's reject/tempfail refuses; rules'
+ *         relay_allow rule (else 554 5.7.1 relay access denied).  A reply
+ *         accept never grants relaying.  The route (relay host, port, TLS
+ *         mode, TLS versions) decided by the rules is stored with the
+ *         recipient.
+ *   CONNECT, EHLO, DATA: a rule's reject/tempfail refuses; rules'
  *         add_header actions add headers at DATA.  At DATA the rules see
  *         every accepted recipient.
  *   AUTH: mechanisms are the rules' auth_plain / auth_tls decisions for
@@ -49,6 +57,11 @@ enum smtp_result policy_decide(const struct config *c, enum smtp_stage stage,
  * TLS. */
 unsigned policy_auth_offered(const struct config *c,
     const struct smtp_facts *f, int tls, rules_trace_fn trace, void *targ);
+
+/* 1 when sender is an alias pointing to user (the hook where the alias
+ * table plugs in; today always 0). */
+int policy_sender_alias_owned(const struct config *c, const char *user,
+    const char *sender);
 
 /* The session's hooks; arg is the struct config *. */
 enum smtp_result policy_check(void *arg, enum smtp_stage stage,

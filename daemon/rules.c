@@ -26,11 +26,13 @@ static const char *const cond_names[] = {
 	"delivery_relaying", "message_size", NULL,
 };
 static const char *const op_names[] = {
-	"is", "is_not", "contains", "matches", "in_cidr", "ge", "le", NULL,
+	"is", "is_not", "contains", "matches", "in_cidr", "ge", "le",
+	"in_domain", NULL,
 };
 static const char *const action_names[] = {
 	"auth_plain", "auth_tls", "reply", "relay_host", "relay_tls",
-	"relay_tls_versions", "add_header", "stop", NULL,
+	"relay_tls_versions", "add_header", "stop", "relay_allow",
+	"sender_allow", NULL,
 };
 static const char *const stage_names[] = {
 	"connect", "ehlo", "mail", "rcpt", "data",
@@ -61,6 +63,18 @@ rules_stage_name(enum rules_stage s)
 	fatalx("rules: bad stage %d", (int)s);
 }
 
+static void
+free_domains(struct rule_cond *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++)
+		free(c->domains[i]);
+	free(c->domains);
+	c->domains = NULL;
+	c->ndomains = 0;
+}
+
 void
 rules_init(struct ruleset *rs)
 {
@@ -78,6 +92,7 @@ rules_free(struct ruleset *rs)
 		for (j = 0; j < r->nconds; j++) {
 			free(r->conds[j].value);
 			free(r->conds[j].cidrs);
+			free_domains(&r->conds[j]);
 			if (r->conds[j].has_re)
 				regfree(&r->conds[j].re);
 		}
@@ -240,6 +255,105 @@ is_rcpt_kind(enum rule_cond_kind k)
 }
 
 static int
+is_domain_kind(enum rule_cond_kind k)
+{
+	return k == COND_SENDER_DOMAIN || k == COND_RCPT_DOMAIN ||
+	    k == COND_CONN_HELO;
+}
+
+/* Facts the client cannot choose: a relay_allow rule may test only these. */
+static int
+is_relay_fact(enum rule_cond_kind k)
+{
+	return k == COND_CONN_REMOTE_ADDR || k == COND_CONN_LISTENER ||
+	    k == COND_CONN_TLS || k == COND_CONN_AUTHENTICATED ||
+	    k == COND_CONN_AUTH_USER;
+}
+
+/* A sender_allow rule: those, and the sender it allows. */
+static int
+is_sender_allow_fact(enum rule_cond_kind k)
+{
+	return is_relay_fact(k) || k == COND_SENDER_ADDRESS ||
+	    k == COND_SENDER_DOMAIN || k == COND_SENDER_LOCAL;
+}
+
+static int
+has_action(const struct rule *r, enum rule_action_kind k)
+{
+	size_t i;
+
+	for (i = 0; i < r->nactions; i++)
+		if (r->actions[i].kind == k)
+			return 1;
+	return 0;
+}
+
+/* A condition kind a permission action of r does not admit, or -1. */
+static int
+permission_forbids(const struct rule *r, enum rule_cond_kind k,
+    const char **action)
+{
+	if (has_action(r, ACT_RELAY_ALLOW) && !is_relay_fact(k)) {
+		*action = "relay_allow";
+		return (int)k;
+	}
+	if (has_action(r, ACT_SENDER_ALLOW) && !is_sender_allow_fact(k)) {
+		*action = "sender_allow";
+		return (int)k;
+	}
+	return -1;
+}
+
+static int
+permission_error(const struct rule *r, const char *action, int k, char *err,
+    size_t errlen)
+{
+	snprintf(err, errlen, "rule \"%s\": %s can only depend on facts the "
+	    "client cannot choose (found condition kind %s)", r->name, action,
+	    cond_names[k]);
+	return -1;
+}
+
+/* "partner.org, .example.com" -> {"partner.org", "example.com"}. */
+static int
+parse_domain_list(struct rule_cond *c, char *err, size_t errlen,
+    const char *rname)
+{
+	char *copy = xstrdup(c->value), *tok, *save = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		while (*tok == '.')
+			tok++;
+		for (i = 0; tok[i] != '\0'; i++)
+			if (!isalnum((unsigned char)tok[i]) && tok[i] != '-' &&
+			    tok[i] != '.')
+				break;
+		if (tok[0] == '\0' || tok[i] != '\0' || strstr(tok, "..") !=
+		    NULL || tok[i - 1] == '.') {
+			snprintf(err, errlen, "rule \"%s\": rule_conditions.value:"
+			    " \"%.100s\" is not a domain", rname, tok);
+			rc = -1;
+			break;
+		}
+		str_lower(tok);
+		c->domains = xrealloc(c->domains, (c->ndomains + 1) *
+		    sizeof(*c->domains));
+		c->domains[c->ndomains++] = xstrdup(tok);
+	}
+	if (rc == 0 && c->ndomains == 0) {
+		snprintf(err, errlen, "rule \"%s\": rule_conditions.value: empty "
+		    "domain list", rname);
+		rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+static int
 parse_cidr_list(struct rule_cond *c, char *err, size_t errlen,
     const char *rname)
 {
@@ -348,6 +462,13 @@ rules_add_cond(struct rule *r, const char *kind, const char *op,
 		    "operator \"%s\"", r->name, op);
 		return -1;
 	}
+	{
+		const char *act;
+		int bad = permission_forbids(r, (enum rule_cond_kind)k, &act);
+
+		if (bad >= 0)
+			return permission_error(r, act, bad, err, errlen);
+	}
 	r->conds = xrealloc(r->conds, (r->nconds + 1) * sizeof(*r->conds));
 	c = &r->conds[r->nconds];
 	memset(c, 0, sizeof(*c));
@@ -370,7 +491,8 @@ rules_add_cond(struct rule *r, const char *kind, const char *op,
 		    isdigit((unsigned char)value[0]) && *end == '\0';
 	} else
 		ok = c->op == OP_IS || c->op == OP_IS_NOT ||
-		    c->op == OP_CONTAINS || c->op == OP_MATCHES;
+		    c->op == OP_CONTAINS || c->op == OP_MATCHES ||
+		    (c->op == OP_IN_DOMAIN && is_domain_kind(c->kind));
 	if (!ok) {
 		snprintf(err, errlen, "rule \"%s\": rule_conditions: operator %s "
 		    "with value \"%.100s\" does not fit condition %s", r->name,
@@ -384,6 +506,12 @@ rules_add_cond(struct rule *r, const char *kind, const char *op,
 
 		if (value[0] != '\0' && *end == '\0' && p > 0 && p < 65536)
 			c->num = p;
+	}
+	if (c->op == OP_IN_DOMAIN &&
+	    parse_domain_list(c, err, errlen, r->name) == -1) {
+		free(c->value);
+		free_domains(c);
+		return -1;
 	}
 	if (c->kind == COND_CONN_REMOTE_ADDR) {
 		if (parse_cidr_list(c, err, errlen, r->name) == -1) {
@@ -422,6 +550,31 @@ rules_add_cond(struct rule *r, const char *kind, const char *op,
 	if (is_rcpt_kind(c->kind))
 		r->has_rcpt_conds = 1;
 	r->nconds++;
+	return 0;
+}
+
+/* A permission action added after the rule's conditions. */
+static int
+permission_check(const struct rule *r, enum rule_action_kind kind, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	if (kind == ACT_RELAY_ALLOW && r->nconds == 0) {
+		snprintf(err, errlen, "rule \"%s\": relay_allow needs at least "
+		    "one condition (without one it is an open relay)", r->name);
+		return -1;
+	}
+	for (i = 0; i < r->nconds; i++) {
+		enum rule_cond_kind k = r->conds[i].kind;
+
+		if (kind == ACT_RELAY_ALLOW && !is_relay_fact(k))
+			return permission_error(r, "relay_allow", (int)k, err,
+			    errlen);
+		if (kind == ACT_SENDER_ALLOW && !is_sender_allow_fact(k))
+			return permission_error(r, "sender_allow", (int)k, err,
+			    errlen);
+	}
 	return 0;
 }
 
@@ -532,6 +685,11 @@ rules_add_action(struct rule *r, const struct rules_action_spec *s, char *err,
 		break;
 	case ACT_STOP:
 		break;
+	case ACT_RELAY_ALLOW:
+	case ACT_SENDER_ALLOW:
+		if (permission_check(r, a.kind, err, errlen) == -1)
+			return -1;
+		break;
 	}
 	r->actions = xrealloc(r->actions, (r->nactions + 1) * sizeof(a));
 	r->actions[r->nactions++] = a;
@@ -544,6 +702,23 @@ static int
 str_eq(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+/* s is one of c's domains or a subdomain of one (label boundary). */
+static int
+domain_in(const struct rule_cond *c, const char *s)
+{
+	size_t i, sl = strlen(s), dl;
+
+	for (i = 0; i < c->ndomains; i++) {
+		dl = strlen(c->domains[i]);
+		if (sl == dl && strcasecmp(s, c->domains[i]) == 0)
+			return 1;
+		if (sl > dl + 1 && s[sl - dl - 1] == '.' &&
+		    strcasecmp(s + sl - dl, c->domains[i]) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -560,12 +735,14 @@ str_match(const struct rule_cond *c, const char *s)
 		return strcasestr(s, c->value) != NULL;
 	case OP_MATCHES:
 		return regexec(&c->re, s, 0, NULL, 0) == 0;
+	case OP_IN_DOMAIN:
+		return domain_in(c, s);
 	case OP_IN_CIDR:
 	case OP_GE:
 	case OP_LE:
 		break;
 	}
-	/* rules_add_cond() only admits these four for text kinds. */
+	/* rules_add_cond() only admits these five for text kinds. */
 	fatalx("rules: operator %d on a text condition", (int)c->op);
 }
 
@@ -714,6 +891,14 @@ apply(const struct rule *r, struct rules_result *res)
 			break;
 		case ACT_STOP:
 			res->stopped = 1;
+			break;
+		case ACT_RELAY_ALLOW:
+			res->relay_allow = 1;
+			res->relay_rule = r->name;
+			break;
+		case ACT_SENDER_ALLOW:
+			res->sender_allow = 1;
+			res->sender_rule = r->name;
 			break;
 		}
 	}

@@ -21,13 +21,24 @@
  *     TLS mode, relay TLS versions) is overwritten by later matching rules:
  *     the last one wins.  Headers accumulate.  A "stop" action ends the
  *     evaluation after the rest of that rule's actions.
+ *   - Permissions are decisions of their own, never a side effect of a
+ *     reply: "relay_allow" lets the session relay (read at RCPT), and
+ *     "sender_allow" lets an authenticated user use the sender address of
+ *     the transaction (read at MAIL).  They are refused when building a
+ *     rule whose conditions the client could choose: relay_allow needs at
+ *     least one condition and only conn_remote_addr, conn_listener,
+ *     conn_tls, conn_authenticated, conn_auth_user; sender_allow only
+ *     connection facts (not conn_helo) and sender conditions.
  * The caller reads the decisions that matter at its stage: AUTH policy at
  * EHLO and AUTH, the reply at CONNECT/EHLO/MAIL/RCPT/DATA, the route at
  * RCPT, headers at DATA.
  *
  * Regular expressions are POSIX extended, case-insensitive (regcomp with
  * REG_EXTENDED|REG_ICASE|REG_NOSUB); "is" and "contains" compare ASCII
- * case-insensitively; CIDR lists match IPv4 and IPv6 (an IPv4-mapped IPv6
+ * case-insensitively; "in_domain" (sender_domain, rcpt_domain, conn_helo)
+ * holds when the value is one of a list of domains or a subdomain of one,
+ * label by label ("a.partner.org" is in partner.org,
+ * "partner.org.evil.example" and "xpartner.org" are not); CIDR lists match IPv4 and IPv6 (an IPv4-mapped IPv6
  * client address is matched as IPv4).
  */
 #ifndef POSTERN_RULES_H
@@ -53,11 +64,13 @@ enum rule_cond_kind {
 
 enum rule_cond_op {
 	OP_IS, OP_IS_NOT, OP_CONTAINS, OP_MATCHES, OP_IN_CIDR, OP_GE, OP_LE,
+	OP_IN_DOMAIN,
 };
 
 enum rule_action_kind {
 	ACT_AUTH_PLAIN, ACT_AUTH_TLS, ACT_REPLY, ACT_RELAY_HOST, ACT_RELAY_TLS,
-	ACT_RELAY_TLS_VERSIONS, ACT_ADD_HEADER, ACT_STOP,
+	ACT_RELAY_TLS_VERSIONS, ACT_ADD_HEADER, ACT_STOP, ACT_RELAY_ALLOW,
+	ACT_SENDER_ALLOW,
 };
 
 enum rule_reply { REPLY_NONE, REPLY_ACCEPT, REPLY_REJECT, REPLY_TEMPFAIL };
@@ -79,6 +92,8 @@ struct rule_cond {
 	int has_re;
 	struct rule_cidr *cidrs;
 	size_t ncidrs;
+	char **domains;		/* in_domain: lower-case, no leading dot */
+	size_t ndomains;
 };
 
 struct rule_action {
@@ -151,6 +166,10 @@ struct rules_result {
 	struct route route;	/* relay_host/_tls/_tls_versions decisions */
 	size_t nheaders;
 	const struct rule_action *headers[RULES_MAX_HEADERS];
+	int relay_allow;	/* a relay_allow rule matched */
+	const char *relay_rule;
+	int sender_allow;	/* a sender_allow rule matched */
+	const char *sender_rule;
 	int stopped;
 };
 
@@ -166,7 +185,9 @@ struct rule *rules_add_rule(struct ruleset *rs, const char *name, int position,
  * Returns 0 or -1 with a message naming the field in err. */
 int rules_add_cond(struct rule *r, const char *kind, const char *op,
     const char *value, int negate, char *err, size_t errlen);
-/* Adds an action.  Fields not used by kind may be NULL/0.  mechs and
+/* Adds an action.  Fields not used by kind may be NULL/0.  Add a rule's
+ * conditions before its actions: relay_allow and sender_allow check the
+ * conditions already there (and later ones are checked against them).  mechs and
  * versions are in SQL array text form ("{PLAIN,LOGIN}", "{TLSv1.2}"). */
 struct rules_action_spec {
 	const char *kind;

@@ -158,6 +158,7 @@ facts_init(const struct smtp_session *s, struct smtp_facts *f)
 	f->client_addr = s->client_addr;
 	f->listener = s->p.listener;
 	f->listener_port = s->p.listener_port;
+	f->submission = s->p.submission;
 	f->auth_user = s->auth_user;
 	f->helo = s->helo;
 	if (s->tx != NULL) {

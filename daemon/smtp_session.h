@@ -83,6 +83,7 @@ struct smtp_params {
 	int listener_port;
 	int implicit_tls;	/* listener is SMTPS */
 	int starttls_offer;	/* plain listener may offer STARTTLS */
+	int submission;		/* listener role submission: MAIL needs AUTH */
 	uint64_t max_size;
 	unsigned max_rcpts;
 	unsigned max_errors;
@@ -106,6 +107,7 @@ struct smtp_facts {
 	const char *client_addr;	/* "192.0.2.1", "2001:db8::1" */
 	const char *listener;
 	int listener_port;
+	int submission;		/* the listener's role is submission */
 	const char *auth_user;	/* "" = not authenticated */
 	const char *helo;	/* "" before HELO/EHLO */
 	const struct addr *sender;	/* MAIL and later; NULL before */

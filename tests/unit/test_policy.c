@@ -91,13 +91,15 @@ rcpt(const struct config *c, struct smtp_facts *f, const char *to,
 }
 
 /* RCPT: postmaster always; local needs an enabled account; relaying needs
- * AUTH or an accept rule; a rule's reject wins over all of it. */
+ * AUTH or a relay_allow rule (never a reply accept); a rule's reject wins
+ * over all of it. */
 static void
 test_rcpt_builtin(void **state)
 {
 	struct rules_action_spec accept = { .kind = "reply", .reply =
 	    "accept" }, reject = { .kind = "reply", .reply = "reject",
-	    .code = 550, .ecode = "5.7.1", .text = "not this one" };
+	    .code = 550, .ecode = "5.7.1", .text = "not this one" },
+	    relay = { .kind = "relay_allow" };
 	struct policy_decision d;
 	struct smtp_facts f;
 	struct config c;
@@ -124,9 +126,17 @@ test_rcpt_builtin(void **state)
 	assert_int_equal(rcpt(&c, &f, "bob@far.test", &d), SMTP_OK);
 	assert_int_equal(rcpt(&c, &f, "nobody@local.test", &d), SMTP_PERMFAIL);
 	f.auth_user = "";
-	/* An accept rule allows relaying, never an unknown local user. */
-	add_rule(&c, "trusted", "conn_remote_addr", "in_cidr",
+	/* A reply accept never grants relaying, whatever its conditions. */
+	add_rule(&c, "accept_net", "conn_remote_addr", "in_cidr",
 	    "203.0.113.0/24", &accept);
+	add_rule(&c, "accept_sender", "sender_address", "is", "s@remote.test",
+	    &accept);
+	assert_int_equal(rcpt(&c, &f, "bob@far.test", &d), SMTP_PERMFAIL);
+	assert_int_equal(d.reply.code, 554);
+	assert_string_equal(d.reply.ecode, "5.7.1");
+	/* A relay_allow rule allows relaying, never an unknown local user. */
+	add_rule(&c, "trusted", "conn_remote_addr", "in_cidr",
+	    "203.0.113.0/24", &relay);
 	assert_int_equal(rcpt(&c, &f, "bob@far.test", &d), SMTP_OK);
 	assert_int_equal(rcpt(&c, &f, "nobody@local.test", &d), SMTP_PERMFAIL);
 	/* A rule's reject wins, even for postmaster. */
@@ -230,11 +240,84 @@ test_hooks(void **state)
 	rules_free(&c.rules);
 }
 
+static enum smtp_result
+mail(const struct config *c, struct smtp_facts *f, const char *from,
+    struct addr *a, struct policy_decision *d)
+{
+	if (from[0] == '\0') {
+		memset(a, 0, sizeof(*a));
+		a->is_null = 1;
+	} else
+		mkaddr(a, from);
+	f->sender = a;
+	return policy_decide(c, SMTP_STAGE_MAIL, f, d, NULL, NULL);
+}
+
+/* MAIL on a submission listener needs AUTH first (530 5.7.0); an
+ * authenticated user may use only the senders it owns (553 5.7.1): the
+ * null sender, its account (any case), or what a sender_allow rule
+ * allows.  On an mx listener unauthenticated MAIL is not restricted. */
+static void
+test_mail_submission_and_sender_ownership(void **state)
+{
+	struct rules_action_spec allow = { .kind = "sender_allow" };
+	struct policy_decision d;
+	struct smtp_facts f;
+	struct config c;
+	struct addr a;
+	char err[256];
+	struct rule *r;
+
+	(void)state;
+	config_init(&c);
+	facts_init(&f, NULL);
+	assert_int_equal(mail(&c, &f, "anyone@far.test", &a, &d), SMTP_OK);
+	f.submission = 1;
+	assert_int_equal(mail(&c, &f, "anyone@far.test", &a, &d),
+	    SMTP_PERMFAIL);
+	assert_int_equal(d.reply.code, 530);
+	assert_string_equal(d.reply.ecode, "5.7.0");
+	assert_string_equal(d.reply.text, "Authentication required");
+	assert_int_equal(mail(&c, &f, "", &a, &d), SMTP_PERMFAIL);
+	assert_int_equal(d.reply.code, 530);
+	f.auth_user = "alice@local.test";
+	assert_int_equal(mail(&c, &f, "Alice@LOCAL.test", &a, &d), SMTP_OK);
+	assert_int_equal(mail(&c, &f, "", &a, &d), SMTP_OK);
+	assert_int_equal(mail(&c, &f, "off@local.test", &a, &d),
+	    SMTP_PERMFAIL);
+	assert_int_equal(d.reply.code, 553);
+	assert_string_equal(d.reply.ecode, "5.7.1");
+	assert_string_equal(d.reply.text, "<off@local.test>: Sender address "
+	    "rejected: not owned by user");
+	/* The same on an mx listener: ownership follows AUTH, not the port. */
+	f.submission = 0;
+	assert_int_equal(mail(&c, &f, "ceo@partner.test", &a, &d),
+	    SMTP_PERMFAIL);
+	assert_int_equal(d.reply.code, 553);
+	/* A sender_allow rule scoped to the user and a domain. */
+	r = rules_add_rule(&c.rules, "alice_partner", 1, 0);
+	assert_int_equal(rules_add_cond(r, "conn_auth_user", "is",
+	    "alice@local.test", 0, err, sizeof(err)), 0);
+	assert_int_equal(rules_add_cond(r, "sender_domain", "in_domain",
+	    "partner.test", 0, err, sizeof(err)), 0);
+	assert_int_equal(rules_add_action(r, &allow, err, sizeof(err)), 0);
+	assert_int_equal(mail(&c, &f, "ceo@partner.test", &a, &d), SMTP_OK);
+	assert_int_equal(mail(&c, &f, "x@evil.partner.test.example", &a, &d),
+	    SMTP_PERMFAIL);
+	f.auth_user = "bob@local.test";
+	assert_int_equal(mail(&c, &f, "ceo@partner.test", &a, &d),
+	    SMTP_PERMFAIL);
+	assert_string_equal(policy_sender_alias_owned(&c, "bob@local.test",
+	    "ceo@partner.test") ? "owned" : "not", "not");
+	rules_free(&c.rules);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rcpt_builtin),
+		cmocka_unit_test(test_mail_submission_and_sender_ownership),
 		cmocka_unit_test(test_data_sees_every_recipient),
 		cmocka_unit_test(test_hooks),
 	};

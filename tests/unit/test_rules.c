@@ -2061,10 +2061,181 @@ test_regex_cost_limits(void **state)
 	}
 }
 
+/* in_domain: the domain itself or a subdomain, on a label boundary, any
+ * case; the "contains" traps do not match. */
+static void
+test_in_domain(void **state)
+{
+	static const struct cond_case cases[] = {
+		{ "sender_domain", "in_domain", "partner.org", 0, "partner.org",
+		    0, 1 },
+		{ "sender_domain", "in_domain", "partner.org", 0,
+		    "Mail.PARTNER.org", 0, 1 },
+		{ "sender_domain", "in_domain", ".partner.org", 0,
+		    "a.b.partner.org", 0, 1 },
+		{ "sender_domain", "in_domain", "partner.org", 0,
+		    "partner.org.evil.example", 0, 0 },
+		{ "sender_domain", "in_domain", "partner.org", 0,
+		    "xpartner.org", 0, 0 },
+		{ "sender_domain", "in_domain", "partner.org", 0,
+		    "evil.example", 0, 0 },
+		{ "sender_domain", "in_domain", "partner.org", 0, "", 0, 0 },
+		{ "sender_domain", "in_domain", "partner.org", 0, "org", 0,
+		    0 },
+		{ "sender_domain", "in_domain", "a.test, partner.org", 0,
+		    "x.partner.org", 0, 1 },
+		{ "sender_domain", "in_domain", "partner.org", 1,
+		    "partner.org.evil.example", 0, 1 },
+		{ "rcpt_domain", "in_domain", "mydomain.com", 0,
+		    "sub.mydomain.com", 0, 1 },
+		{ "rcpt_domain", "in_domain", "mydomain.com", 0,
+		    "notmydomain.com", 0, 0 },
+		{ "conn_helo", "in_domain", "example.com", 0, "mx.example.com",
+		    0, 1 },
+	};
+	static const char *const bad[][3] = {
+		{ "sender_address", "in_domain", "partner.org" },
+		{ "rcpt_address", "in_domain", "partner.org" },
+		{ "conn_auth_user", "in_domain", "partner.org" },
+		{ "conn_remote_addr", "in_domain", "partner.org" },
+		{ "sender_domain", "in_domain", "" },
+		{ "sender_domain", "in_domain", "a..b" },
+		{ "sender_domain", "in_domain", "part ner@org" },
+		{ "sender_domain", "in_domain", "partner.org." },
+	};
+	size_t i;
+
+	(void)state;
+	run_cond_cases(cases, NELEM(cases));
+	for (i = 0; i < NELEM(bad); i++) {
+		struct ruleset rs;
+		struct rule *r;
+		char err[256] = "";
+
+		rules_init(&rs);
+		r = rules_add_rule(&rs, "r", 1, 0);
+		if (rules_add_cond(r, bad[i][0], bad[i][1], bad[i][2], 0, err,
+		    sizeof(err)) != -1)
+			fail_msg("%s %s \"%s\": got 0 want -1", bad[i][0],
+			    bad[i][1], bad[i][2]);
+		expect_contains("error", err, "rule \"r\"");
+		rules_free(&rs);
+	}
+}
+
+/* relay_allow and sender_allow are permissions: relay_allow only on
+ * connection facts the client cannot choose (and never without a
+ * condition), sender_allow on those and the sender; a reply accept sets
+ * neither.  Refused in either order of adding. */
+static void
+test_permissions(void **state)
+{
+	static const struct rules_action_spec relay = { .kind = "relay_allow" },
+	    sender = { .kind = "sender_allow" }, accept = { .kind = "reply",
+	    .reply = "accept" };
+	static const char *const relay_ok[] = { "conn_remote_addr",
+	    "conn_listener", "conn_tls", "conn_authenticated",
+	    "conn_auth_user" };
+	static const char *const relay_bad[] = { "conn_helo", "sender_address",
+	    "sender_domain", "sender_local", "rcpt_address", "rcpt_domain",
+	    "rcpt_local", "delivery_relaying", "message_size" };
+	static const char *const vals[] = { "192.0.2.10", "smtp", "false",
+	    "true", "alice" };
+	struct ruleset rs;
+	struct rule *r;
+	struct rules_result res;
+	struct rules_ctx x = base_ctx();
+	struct trace t;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	rules_init(&rs);
+	r = rules_add_rule(&rs, "open", 1, 0);
+	if (rules_add_action(r, &relay, err, sizeof(err)) != -1)
+		fail_msg("relay_allow without conditions: got 0 want -1");
+	expect_contains("error", err, "open relay");
+	for (i = 0; i < NELEM(relay_bad); i++) {
+		const char *op = strcmp(relay_bad[i], "message_size") == 0 ?
+		    "ge" : "is";
+		const char *v = strstr(relay_bad[i], "local") != NULL ||
+		    strcmp(relay_bad[i], "delivery_relaying") == 0 ? "true" :
+		    strcmp(relay_bad[i], "message_size") == 0 ? "1" : "x.test";
+
+		rules_free(&rs);
+		r = rules_add_rule(&rs, "bad", 1, 0);
+		add_cond_ok(r, relay_bad[i], op, v, 0);
+		if (rules_add_action(r, &relay, err, sizeof(err)) != -1)
+			fail_msg("relay_allow on %s: got 0 want -1",
+			    relay_bad[i]);
+		expect_contains("error", err, relay_bad[i]);
+		/* The other order: action first, then the condition. */
+		rules_free(&rs);
+		r = rules_add_rule(&rs, "bad", 1, 0);
+		add_cond_ok(r, "conn_tls", "is", "false", 0);
+		expect_int("relay_allow", rules_add_action(r, &relay, err,
+		    sizeof(err)), 0);
+		if (rules_add_cond(r, relay_bad[i], op, v, 0, err,
+		    sizeof(err)) != -1)
+			fail_msg("%s after relay_allow: got 0 want -1",
+			    relay_bad[i]);
+		expect_contains("error", err, "client cannot choose");
+		if (strcmp(relay_bad[i], "conn_helo") == 0 ||
+		    strncmp(relay_bad[i], "rcpt", 4) == 0 ||
+		    strcmp(relay_bad[i], "delivery_relaying") == 0 ||
+		    strcmp(relay_bad[i], "message_size") == 0) {
+			rules_free(&rs);
+			r = rules_add_rule(&rs, "bad", 1, 0);
+			add_cond_ok(r, relay_bad[i], op, v, 0);
+			if (rules_add_action(r, &sender, err,
+			    sizeof(err)) != -1)
+				fail_msg("sender_allow on %s: got 0 want -1",
+				    relay_bad[i]);
+		}
+	}
+	for (i = 0; i < NELEM(relay_ok); i++) {
+		rules_free(&rs);
+		r = rules_add_rule(&rs, "ok", 1, 0);
+		add_cond_ok(r, relay_ok[i], "is", vals[i], 0);
+		expect_int(relay_ok[i], rules_add_action(r, &relay, err,
+		    sizeof(err)), 0);
+	}
+	/* Evaluation: the permission is its own decision. */
+	rules_free(&rs);
+	r = rules_add_rule(&rs, "acc", 1, 0);
+	add_cond_ok(r, "sender_domain", "contains", "example", 0);
+	expect_int("accept", rules_add_action(r, &accept, err, sizeof(err)),
+	    0);
+	eval(&rs, RULES_RCPT, &x, &res, &t);
+	expect_int("accept relay_allow", res.relay_allow, 0);
+	expect_int("accept reply", res.reply, REPLY_ACCEPT);
+	r = rules_add_rule(&rs, "net", 2, 0);
+	add_cond_ok(r, "conn_remote_addr", "in_cidr", "192.0.2.0/24", 0);
+	expect_int("relay", rules_add_action(r, &relay, err, sizeof(err)), 0);
+	r = rules_add_rule(&rs, "snd", 3, 0);
+	add_cond_ok(r, "sender_domain", "in_domain", "example.org", 0);
+	expect_int("sender", rules_add_action(r, &sender, err, sizeof(err)),
+	    0);
+	eval(&rs, RULES_RCPT, &x, &res, &t);
+	expect_int("relay_allow", res.relay_allow, 1);
+	assert_string_equal(res.relay_rule, "net");
+	eval(&rs, RULES_MAIL, &x, &res, &t);
+	expect_int("sender_allow", res.sender_allow, 1);
+	assert_string_equal(res.sender_rule, "snd");
+	x.client_addr = "198.51.100.1";
+	x.sender_domain = "example.org.evil.test";
+	eval(&rs, RULES_RCPT, &x, &res, &t);
+	expect_int("relay_allow elsewhere", res.relay_allow, 0);
+	expect_int("sender_allow trap", res.sender_allow, 0);
+	rules_free(&rs);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_domain),
+		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_match_all_vs_any),
 		cmocka_unit_test(test_zero_conditions_always_match),
 		cmocka_unit_test(test_negation_every_kind),
