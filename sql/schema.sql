@@ -63,6 +63,10 @@ COMMENT ON TYPE postern.tls_version IS
 CREATE TYPE postern.recipient_state AS ENUM ('queued', 'deferred', 'delivered', 'bounced', 'held');
 COMMENT ON TYPE postern.recipient_state IS
     'Delivery state of one recipient: queued (never tried), deferred (temporary failure, retried at next_attempt_at), delivered, bounced (permanent failure, bounce sent), held (kept, not delivered until released).';
+CREATE TYPE postern.listener_role AS ENUM ('mx', 'submission');
+COMMENT ON TYPE postern.listener_role IS
+    'What a listener is for: mx = mail from the internet (AUTH optional; relaying needs AUTH or a relay_allow rule); submission = mail from users (RFC 6409): MAIL FROM needs AUTH first (530 5.7.0).';
+
 CREATE TYPE postern.rule_match AS ENUM ('all', 'any');
 COMMENT ON TYPE postern.rule_match IS
     'How a rule combines its conditions: all = every condition holds (AND), any = at least one holds (OR).  A rule without conditions always matches.';
@@ -75,15 +79,15 @@ CREATE TYPE postern.condition_kind AS ENUM (
 COMMENT ON TYPE postern.condition_kind IS
     'What a rule condition tests.  conn_* are known once the connection is set up (conn_auth_user/conn_authenticated after AUTH, conn_helo after EHLO); sender_* at MAIL FROM; rcpt_* and delivery_relaying at RCPT TO; message_size at MAIL FROM (SIZE=) and again after DATA.';
 
-CREATE TYPE postern.condition_op AS ENUM ('is', 'is_not', 'contains', 'matches', 'in_cidr', 'ge', 'le');
+CREATE TYPE postern.condition_op AS ENUM ('is', 'is_not', 'contains', 'matches', 'in_cidr', 'ge', 'le', 'in_domain');
 COMMENT ON TYPE postern.condition_op IS
-    'Comparison of a condition: is / is_not (equality, case-insensitive for text), contains (case-insensitive substring), matches (POSIX extended regex, case-insensitive), in_cidr (address in one of a list of networks), ge / le (number at least / at most).';
+    'Comparison of a condition: is / is_not (equality, case-insensitive for text), contains (case-insensitive substring; never use it to trust an address or domain: "@partner.org"@evil.example contains @partner.org), matches (POSIX extended regex, case-insensitive), in_cidr (address in one of a list of networks), ge / le (number at least / at most), in_domain (the domain is one of a list of domains or a subdomain of one, label by label: a.partner.org is in partner.org, partner.org.evil.example is not).';
 
 CREATE TYPE postern.action_kind AS ENUM (
     'auth_plain', 'auth_tls', 'reply', 'relay_host', 'relay_tls',
-    'relay_tls_versions', 'add_header', 'stop');
+    'relay_tls_versions', 'add_header', 'stop', 'relay_allow', 'sender_allow');
 COMMENT ON TYPE postern.action_kind IS
-    'What a rule action does: auth_plain / auth_tls set the AUTH mechanisms offered on plain / TLS connections; reply sets the SMTP answer; relay_host, relay_tls, relay_tls_versions set the outbound route of the recipient; add_header adds a header line; stop ends rule evaluation at that stage.';
+    'What a rule action does: auth_plain / auth_tls set the AUTH mechanisms offered on plain / TLS connections; reply sets the SMTP answer (accept never grants relaying); relay_host, relay_tls, relay_tls_versions set the outbound route of the recipient; add_header adds a header line; stop ends rule evaluation at that stage; relay_allow lets the session relay (its rule may only test conn_remote_addr, conn_listener, conn_tls, conn_authenticated, conn_auth_user, and needs one condition); sender_allow lets an authenticated user use the sender address of the transaction (its rule may only test those and sender_*).';
 
 CREATE TYPE postern.reply_kind AS ENUM ('accept', 'reject', 'tempfail');
 COMMENT ON TYPE postern.reply_kind IS
@@ -474,7 +478,8 @@ CREATE TABLE postern.listeners (
     CONSTRAINT "listeners.tls_min_version must not be above tls_max_version"
         CHECK (tls_min_version <= tls_max_version),
     CONSTRAINT "listeners.cert_file and key_file must be set together"
-        CHECK ((cert_file IS NULL) = (key_file IS NULL))
+        CHECK ((cert_file IS NULL) = (key_file IS NULL)),
+    role postern.listener_role NOT NULL DEFAULT 'mx'
 );
 COMMENT ON TABLE postern.listeners IS
     'Sockets the daemon listens on, one row each.  Changes send NOTIFY postern_config, ''listeners''.';
@@ -504,6 +509,8 @@ COMMENT ON COLUMN postern.listeners.max_connections IS
     'Most simultaneous connections on this listener per node.';
 COMMENT ON COLUMN postern.listeners.enabled IS
     'False closes the listener without deleting its row.';
+COMMENT ON COLUMN postern.listeners.role IS
+    'mx (port 25: mail from the internet) or submission (ports 587 and 465: MAIL FROM needs AUTH first, 530 5.7.0 Authentication required).  Whatever the role, an authenticated user may only use sender addresses it owns.';
 
 CREATE UNIQUE INDEX listeners_node_address_port ON postern.listeners (coalesce(node, ''), address, port);
 COMMENT ON INDEX postern.listeners_node_address_port IS
@@ -543,10 +550,10 @@ CREATE TRIGGER listeners_notify_truncate AFTER TRUNCATE ON postern.listeners
     FOR EACH STATEMENT EXECUTE FUNCTION postern.notify_config();
 COMMENT ON TRIGGER listeners_notify_truncate ON postern.listeners IS 'NOTIFY postern_config, ''listeners''.';
 
-INSERT INTO postern.listeners (name, address, port, tls_mode) VALUES
-    ('smtp',       '0.0.0.0', 25,  'starttls'),
-    ('submission', '0.0.0.0', 587, 'starttls'),
-    ('smtps',      '0.0.0.0', 465, 'implicit');
+INSERT INTO postern.listeners (name, address, port, tls_mode, role) VALUES
+    ('smtp',       '0.0.0.0', 25,  'starttls', 'mx'),
+    ('submission', '0.0.0.0', 587, 'starttls', 'submission'),
+    ('smtps',      '0.0.0.0', 465, 'implicit', 'submission');
 
 CREATE FUNCTION postern.listener_lookup(name text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = postern, pg_temp AS $$
@@ -576,6 +583,20 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION postern.listener_set_enabled(text, boolean) IS
     'Opens (true) or closes (false) a listener without deleting its row; running daemons rebind through NOTIFY postern_config.';
+
+CREATE FUNCTION postern.listener_set_role(name text, role postern.listener_role) RETURNS void
+LANGUAGE plpgsql SET search_path = postern, pg_temp AS $$
+DECLARE
+    n text := postern.listener_lookup(listener_set_role.name);
+BEGIN
+    IF listener_set_role.role IS NULL THEN
+        RAISE EXCEPTION 'listener_set_role: role must be mx or submission' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE postern.listeners l SET role = listener_set_role.role
+     WHERE l.name = n AND l.role <> listener_set_role.role;
+END $$;
+COMMENT ON FUNCTION postern.listener_set_role(text, postern.listener_role) IS
+    'Sets a listener''s role: mx (mail from the internet) or submission (MAIL FROM needs AUTH first); running daemons pick it up through NOTIFY postern_config.';
 
 CREATE FUNCTION postern.listener_update(name text, address text, port integer,
                                         tls_mode postern.tls_mode,
@@ -761,7 +782,7 @@ CREATE TABLE postern.rules (
     CONSTRAINT "rules.position must be unique" UNIQUE (position) DEFERRABLE INITIALLY DEFERRED
 );
 COMMENT ON TABLE postern.rules IS
-$c$Rules deciding AUTH, SMTP replies, relaying and extra headers.  Rules run in position order at each SMTP stage where all their conditions can be decided (connection/EHLO, MAIL FROM, RCPT TO, end of DATA); a rule without conditions matches at every stage, whatever its match.  For each decision (AUTH mechanisms on plain connections, AUTH mechanisms on TLS connections, SMTP reply, relay host, relay TLS mode, relay TLS versions) the LAST matching rule that sets it wins.  A matching rule with a stop action ends the evaluation at that stage after its own actions.  AUTH is decided at EHLO, so rules with auth_* actions may only have connection conditions.  Positions are always 1..n without gaps: inserting at a position, moving and deleting shift the other rules.  Changes send NOTIFY postern_config, 'rules'.$c$;
+$c$Rules deciding AUTH, SMTP replies, relaying and extra headers.  Rules run in position order at each SMTP stage where all their conditions can be decided (connection/EHLO, MAIL FROM, RCPT TO, end of DATA); a rule without conditions matches at every stage, whatever its match.  For each decision (AUTH mechanisms on plain connections, AUTH mechanisms on TLS connections, SMTP reply, relay host, relay TLS mode, relay TLS versions) the LAST matching rule that sets it wins.  A matching rule with a stop action ends the evaluation at that stage after its own actions.  AUTH is decided at EHLO, so rules with auth_* actions may only have connection conditions.  Permissions are actions of their own, never a side effect of a reply: relaying needs AUTH or a relay_allow rule, whose conditions may only be facts the client cannot choose; an authenticated user may use its own address as sender, or what a sender_allow rule allows.  Positions are always 1..n without gaps: inserting at a position, moving and deleting shift the other rules.  Changes send NOTIFY postern_config, 'rules'.$c$;
 COMMENT ON COLUMN postern.rules.id IS 'Rule id (referenced by rule_conditions and rule_actions).';
 COMMENT ON COLUMN postern.rules.name IS 'Unique rule name, 1 to 64 of A-Z a-z 0-9 _ . - (case-sensitive).';
 COMMENT ON COLUMN postern.rules.position IS
@@ -911,7 +932,7 @@ CREATE TABLE postern.rule_conditions (
 CREATE INDEX rule_conditions_rule_id ON postern.rule_conditions (rule_id);
 COMMENT ON INDEX postern.rule_conditions_rule_id IS 'Conditions of a rule.';
 COMMENT ON TABLE postern.rule_conditions IS
-$c$Conditions of rules, combined by rules.match.  Checked and normalised by a trigger: boolean kinds (conn_tls, conn_authenticated, sender_local, rcpt_local, delivery_relaying) take is/is_not and true/false; conn_remote_addr takes is/is_not with one IP address, or in_cidr with a list of networks; conn_listener takes is/is_not with a listener name or port; text kinds (conn_auth_user, conn_helo, sender_address, sender_domain, rcpt_address, rcpt_domain) take is/is_not/contains (case-insensitive) or matches (POSIX extended regex, case-insensitive: the daemon uses regcomp(REG_EXTENDED|REG_ICASE), so PostgreSQL-only regex extensions such as \d \w \s \m \M \y, (?...) and *** are not portable and are refused); message_size takes ge/le with bytes (K, M, G suffixes = 1024 multiples).  Changes send NOTIFY postern_config, 'rule_conditions'.$c$;
+$c$Conditions of rules, combined by rules.match.  Checked and normalised by a trigger: boolean kinds (conn_tls, conn_authenticated, sender_local, rcpt_local, delivery_relaying) take is/is_not and true/false; conn_remote_addr takes is/is_not with one IP address, or in_cidr with a list of networks; conn_listener takes is/is_not with a listener name or port; text kinds (conn_auth_user, conn_helo, sender_address, sender_domain, rcpt_address, rcpt_domain) take is/is_not/contains (case-insensitive) or matches (POSIX extended regex, case-insensitive: the daemon uses regcomp(REG_EXTENDED|REG_ICASE), so PostgreSQL-only regex extensions such as \d \w \s \m \M \y, (?...) and *** are not portable and are refused); message_size takes ge/le with bytes (K, M, G suffixes = 1024 multiples); the domain kinds (sender_domain, rcpt_domain, conn_helo) also take in_domain with a list of domains (the domain or a subdomain of one; stored lower case, comma-separated, without leading dots).  contains is no way to trust an address or a domain: use in_domain.  Changes send NOTIFY postern_config, 'rule_conditions'.$c$;
 COMMENT ON COLUMN postern.rule_conditions.id IS 'Condition id; conditions of a rule are listed in id order.';
 COMMENT ON COLUMN postern.rule_conditions.rule_id IS 'The rule (rules.id); deleting the rule deletes its conditions.';
 COMMENT ON COLUMN postern.rule_conditions.kind IS 'What is tested (postern.condition_kind).';
@@ -946,6 +967,7 @@ BEGIN
                           'delivery_relaying', 'conn_listener') THEN '{is,is_not}'
         WHEN NEW.kind = 'conn_remote_addr' THEN '{is,is_not,in_cidr}'
         WHEN NEW.kind = 'message_size' THEN '{ge,le}'
+        WHEN NEW.kind IN ('sender_domain', 'rcpt_domain', 'conn_helo') THEN '{is,is_not,contains,matches,in_domain}'
         ELSE '{is,is_not,contains,matches}' END::postern.condition_op[];
     IF NOT NEW.op = ANY (allowed) THEN
         RAISE EXCEPTION 'rule_conditions.op: op % cannot be used with kind % (allowed: %) (rule "%")',
@@ -1022,6 +1044,25 @@ BEGIN
                       TABLE = TG_TABLE_NAME, COLUMN = 'value';
         END IF;
 
+    ELSIF NEW.op = 'in_domain' THEN
+        FOREACH part IN ARRAY regexp_split_to_array(btrim(NEW.value), '[\s,]+') LOOP
+            CONTINUE WHEN part = '';
+            part := lower(ltrim(part, '.'));
+            IF NOT coalesce(postern.is_host_name(part), false) THEN
+                RAISE EXCEPTION 'rule_conditions.value: "%" is not a domain name (rule "%")', part, rname
+                    USING ERRCODE = 'check_violation', SCHEMA = TG_TABLE_SCHEMA,
+                          TABLE = TG_TABLE_NAME, COLUMN = 'value',
+                          HINT = 'Write domains like partner.org, separated by commas or spaces; each matches itself and its subdomains.';
+            END IF;
+            nets := nets || part;
+        END LOOP;
+        IF cardinality(nets) = 0 THEN
+            RAISE EXCEPTION 'rule_conditions.value: in_domain needs at least one domain, e.g. partner.org (rule "%")', rname
+                USING ERRCODE = 'check_violation', SCHEMA = TG_TABLE_SCHEMA,
+                      TABLE = TG_TABLE_NAME, COLUMN = 'value';
+        END IF;
+        NEW.value := array_to_string(nets, ',');
+
     ELSIF NEW.kind = 'message_size' THEN
         m := regexp_match(btrim(NEW.value), '^([0-9]{1,20})\s*([KkMmGg]?)(i?[Bb])?$');
         IF m IS NULL THEN
@@ -1079,7 +1120,7 @@ BEGIN
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION postern.rule_conditions_check() IS
-    'Trigger function: checks that op fits kind and that value is valid for kind and op, and stores value normalised (booleans as true/false, addresses and networks canonical, CIDR lists comma-separated, sizes in plain bytes, listener names lower case).  Messages start with rule_conditions.op: or rule_conditions.value: and end with the rule name.';
+    'Trigger function: checks that op fits kind and that value is valid for kind and op, and stores value normalised (booleans as true/false, addresses and networks canonical, CIDR and in_domain lists comma-separated, sizes in plain bytes, listener names lower case).  Messages start with rule_conditions.op: or rule_conditions.value: and end with the rule name.';
 
 CREATE TRIGGER rule_conditions_check BEFORE INSERT OR UPDATE ON postern.rule_conditions
     FOR EACH ROW EXECUTE FUNCTION postern.rule_conditions_check();
@@ -1187,7 +1228,7 @@ CREATE TABLE postern.rule_actions (
 CREATE INDEX rule_actions_rule_id ON postern.rule_actions (rule_id);
 COMMENT ON INDEX postern.rule_actions_rule_id IS 'Actions of a rule.';
 COMMENT ON TABLE postern.rule_actions IS
-$c$Actions of rules, run in (seq, id) order when the rule matches.  Each kind uses its own columns, all others must be NULL: auth_plain / auth_tls: auth_mechs; reply: reply, reply_code, reply_ecode, reply_text; relay_host: relay_host, relay_port; relay_tls: relay_tls, relay_tls_verify; relay_tls_versions: relay_tls_versions; add_header: header_name, header_value; stop: none.  Changes send NOTIFY postern_config, 'rule_actions'.$c$;
+$c$Actions of rules, run in (seq, id) order when the rule matches.  Each kind uses its own columns, all others must be NULL: auth_plain / auth_tls: auth_mechs; reply: reply, reply_code, reply_ecode, reply_text; relay_host: relay_host, relay_port; relay_tls: relay_tls, relay_tls_verify; relay_tls_versions: relay_tls_versions; add_header: header_name, header_value; stop, relay_allow, sender_allow: none.  Changes send NOTIFY postern_config, 'rule_actions'.$c$;
 COMMENT ON COLUMN postern.rule_actions.id IS 'Action id.';
 COMMENT ON COLUMN postern.rule_actions.rule_id IS 'The rule (rules.id); deleting the rule deletes its actions.';
 COMMENT ON COLUMN postern.rule_actions.seq IS 'Order of the action inside its rule (then id).';
@@ -1268,6 +1309,76 @@ CREATE CONSTRAINT TRIGGER rule_actions_check_auth AFTER INSERT OR UPDATE ON post
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION postern.rules_check_auth();
 COMMENT ON TRIGGER rule_actions_check_auth ON postern.rule_actions IS 'AUTH rules have connection conditions only (checked at commit).';
+
+------------------------------------------------------------------------------
+-- Cross-table check: permissions rest on facts the client cannot choose
+------------------------------------------------------------------------------
+
+CREATE FUNCTION postern.rules_check_permissions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = postern, pg_temp AS $$
+DECLARE
+    rid integer;
+    rname text;
+    bad postern.condition_kind;
+BEGIN
+    IF TG_TABLE_NAME = 'rules' THEN
+        rid := NEW.id;
+    ELSIF TG_OP = 'DELETE' THEN
+        rid := OLD.rule_id;
+    ELSE
+        rid := NEW.rule_id;
+    END IF;
+    SELECT r.name INTO rname FROM postern.rules r WHERE r.id = rid;
+    IF rname IS NULL THEN
+        RETURN NULL;                    -- deleted meanwhile
+    END IF;
+    IF EXISTS (SELECT 1 FROM postern.rule_actions a WHERE a.rule_id = rid AND a.kind = 'relay_allow') THEN
+        IF NOT EXISTS (SELECT 1 FROM postern.rule_conditions c WHERE c.rule_id = rid) THEN
+            RAISE EXCEPTION 'rule "%": relay_allow needs at least one condition (without one it is an open relay)', rname
+                USING ERRCODE = 'check_violation', SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
+                      HINT = 'Say who may relay, e.g. conn_remote_addr in_cidr 192.0.2.0/24.';
+        END IF;
+        SELECT c.kind INTO bad FROM postern.rule_conditions c
+         WHERE c.rule_id = rid
+           AND c.kind NOT IN ('conn_remote_addr', 'conn_listener', 'conn_tls',
+                              'conn_authenticated', 'conn_auth_user')
+         ORDER BY c.id LIMIT 1;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'rule "%": relay_allow can only depend on facts the client cannot choose (found condition kind %)', rname, bad
+                USING ERRCODE = 'check_violation', SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
+                      HINT = 'The client chooses HELO, sender and recipients: use conn_remote_addr, conn_listener, conn_tls, conn_authenticated or conn_auth_user.';
+        END IF;
+    END IF;
+    IF EXISTS (SELECT 1 FROM postern.rule_actions a WHERE a.rule_id = rid AND a.kind = 'sender_allow') THEN
+        SELECT c.kind INTO bad FROM postern.rule_conditions c
+         WHERE c.rule_id = rid
+           AND c.kind NOT IN ('conn_remote_addr', 'conn_listener', 'conn_tls',
+                              'conn_authenticated', 'conn_auth_user',
+                              'sender_address', 'sender_domain', 'sender_local')
+         ORDER BY c.id LIMIT 1;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'rule "%": sender_allow can only depend on facts the client cannot choose and the sender (found condition kind %)', rname, bad
+                USING ERRCODE = 'check_violation', SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
+                      HINT = 'The sender is decided at MAIL FROM: use conn_remote_addr, conn_listener, conn_tls, conn_authenticated, conn_auth_user and sender_address, sender_domain, sender_local.';
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION postern.rules_check_permissions() IS
+    'Constraint trigger function (deferred to commit): a rule with a relay_allow action needs at least one condition and may only test conn_remote_addr, conn_listener, conn_tls, conn_authenticated, conn_auth_user; a rule with a sender_allow action may only test those and sender_address, sender_domain, sender_local.';
+
+CREATE CONSTRAINT TRIGGER rules_check_permissions AFTER INSERT OR UPDATE OF id ON postern.rules
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION postern.rules_check_permissions();
+COMMENT ON TRIGGER rules_check_permissions ON postern.rules IS 'Permission rules depend on facts the client cannot choose (checked at commit).';
+CREATE CONSTRAINT TRIGGER rule_conditions_check_permissions AFTER INSERT OR UPDATE OR DELETE ON postern.rule_conditions
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION postern.rules_check_permissions();
+COMMENT ON TRIGGER rule_conditions_check_permissions ON postern.rule_conditions IS 'Permission rules depend on facts the client cannot choose (checked at commit).';
+CREATE CONSTRAINT TRIGGER rule_actions_check_permissions AFTER INSERT OR UPDATE ON postern.rule_actions
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION postern.rules_check_permissions();
+COMMENT ON TRIGGER rule_actions_check_permissions ON postern.rule_actions IS 'Permission rules depend on facts the client cannot choose (checked at commit).';
 
 ------------------------------------------------------------------------------
 -- Functions for operators and the console
@@ -1480,6 +1591,34 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION postern.rule_add_header(text, text, text) IS
     'Adds an add_header action (header name 1 to 64 of A-Z a-z 0-9 -, value one line of at most 900 characters) and returns its id.';
+
+CREATE FUNCTION postern.rule_add_relay_allow(rule text) RETURNS integer
+LANGUAGE plpgsql SET search_path = postern, pg_temp AS $$
+DECLARE
+    rid integer := postern.rule_lookup(rule_add_relay_allow.rule);
+    aid integer;
+BEGIN
+    INSERT INTO postern.rule_actions (rule_id, seq, kind)
+    VALUES (rid, postern.next_action_seq(rid), 'relay_allow')
+    RETURNING id INTO aid;
+    RETURN aid;
+END $$;
+COMMENT ON FUNCTION postern.rule_add_relay_allow(text) IS
+    'Adds a relay_allow action (a session this rule matches may relay without AUTH) and returns its id.  At commit the rule must have at least one condition, all of kinds the client cannot choose: conn_remote_addr, conn_listener, conn_tls, conn_authenticated, conn_auth_user.';
+
+CREATE FUNCTION postern.rule_add_sender_allow(rule text) RETURNS integer
+LANGUAGE plpgsql SET search_path = postern, pg_temp AS $$
+DECLARE
+    rid integer := postern.rule_lookup(rule_add_sender_allow.rule);
+    aid integer;
+BEGIN
+    INSERT INTO postern.rule_actions (rule_id, seq, kind)
+    VALUES (rid, postern.next_action_seq(rid), 'sender_allow')
+    RETURNING id INTO aid;
+    RETURN aid;
+END $$;
+COMMENT ON FUNCTION postern.rule_add_sender_allow(text) IS
+    'Adds a sender_allow action (an authenticated user this rule matches may use the transaction''s sender address, besides its own) and returns its id.  At commit the rule may only test conn_remote_addr, conn_listener, conn_tls, conn_authenticated, conn_auth_user, sender_address, sender_domain, sender_local.';
 
 CREATE FUNCTION postern.rule_add_stop(rule text) RETURNS integer
 LANGUAGE plpgsql SET search_path = postern, pg_temp AS $$
