@@ -676,19 +676,24 @@ model_action_parse(const char *line, const char *rule, struct model_sql *q,
 			goto toolong;
 		return 0;
 	}
-	if (strcmp(kind, "stop") == 0) {
+	if (strcmp(kind, "stop") == 0 || strcmp(kind, "relay_allow") == 0 ||
+	    strcmp(kind, "sender_allow") == 0) {
 		if (*skip_space(s) != '\0') {
-			errf(err, errlen, "stop takes no value");
+			errf(err, errlen, "%s takes no value", kind);
 			return -1;
 		}
-		if (model_sql_add(q, "SELECT postern.rule_add_stop(") == -1 ||
+		if (model_sql_add(q, strcmp(kind, "stop") == 0 ?
+		    "SELECT postern.rule_add_stop(" :
+		    strcmp(kind, "relay_allow") == 0 ?
+		    "SELECT postern.rule_add_relay_allow(" :
+		    "SELECT postern.rule_add_sender_allow(") == -1 ||
 		    add_param(q, rule, ")") < 0)
 			goto toolong;
 		return 0;
 	}
 	errf(err, errlen, "unknown action \"%s\" (auth_plain, auth_tls, reply, "
-	    "relay_host, relay_tls, relay_tls_versions, add_header, stop)",
-	    kind);
+	    "relay_host, relay_tls, relay_tls_versions, add_header, stop, "
+	    "relay_allow, sender_allow)", kind);
 	return -1;
 toolong:
 	errf(err, errlen, "action too long");

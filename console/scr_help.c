@@ -71,11 +71,14 @@ help_load(struct screen *s, struct app *a)
 	model_lines_add(&st->lines, "");
 	model_lines_add(&st->lines, "Rule condition lines: [NOT] kind op value"
 	    ", e.g. conn_remote_addr in_cidr 10.0.0.0/8");
+	model_lines_add(&st->lines, "  sender_domain in_domain partner.org "
+	    "(the domain and its subdomains; never contains)");
 	model_lines_add(&st->lines, "Rule action lines: auth_plain off | "
 	    "auth_tls PLAIN,LOGIN | reply reject 550 5.7.1 \"text\" |");
 	model_lines_add(&st->lines, "  relay_host host:port | relay_tls "
 	    "required verify | relay_tls_versions TLSv1.2,TLSv1.3 |");
-	model_lines_add(&st->lines, "  add_header Name: value | stop");
+	model_lines_add(&st->lines, "  add_header Name: value | stop | "
+	    "relay_allow | sender_allow");
 	return 0;
 }
 

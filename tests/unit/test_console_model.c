@@ -210,10 +210,15 @@ test_action_parse(void **state)
 		    "postern.rule_add_header($1, $2, $3)", 3,
 		    { "r1", "X-Tag", "yes: really" } },
 		{ "stop", "SELECT postern.rule_add_stop($1)", 1, { "r1" } },
+		{ "relay_allow", "SELECT postern.rule_add_relay_allow($1)", 1,
+		    { "r1" } },
+		{ "sender_allow", "SELECT postern.rule_add_sender_allow($1)",
+		    1, { "r1" } },
 	};
 	static const char *const bad[] = { "", "frobnicate", "relay_host x",
 		"relay_host x:25a", "relay_tls", "relay_tls required maybe",
-		"add_header novalue", "stop now", "auth_plain PLAIN}",
+		"add_header novalue", "stop now", "relay_allow all",
+		"sender_allow any", "auth_plain PLAIN}",
 		"auth_tls PLAIN,\"LOGIN", "reply" };
 	struct model_sql q;
 	char err[256];
@@ -252,6 +257,8 @@ test_action_roundtrip(void **state)
 		{ .kind = "add_header", .header_name = "X-A", .header_value =
 		    "b c" },
 		{ .kind = "stop" },
+		{ .kind = "relay_allow" },
+		{ .kind = "sender_allow" },
 	};
 	static const char *const want[] = {
 		"auth_plain off", "auth_tls PLAIN,LOGIN",
@@ -259,7 +266,7 @@ test_action_roundtrip(void **state)
 		"reply tempfail 451 4.7.1 \"123 later\"",
 		"relay_host mx.example:25", "relay_tls required noverify",
 		"relay_tls_versions TLSv1.1,TLSv1.2", "add_header X-A: b c",
-		"stop",
+		"stop", "relay_allow", "sender_allow",
 	};
 	char line[MODEL_TEXT_MAX], err[256];
 	struct model_sql q;
