@@ -109,8 +109,11 @@ def throughput(pg, nnodes):
             # Relay rule to the sink (the Cluster's own peer is not used).
             cl.sql("SELECT postern.rule_add('to_peer');"
                    "SELECT postern.rule_add_condition('to_peer', 'rcpt_domain', 'is', 'peer.test');"
-                   "SELECT postern.rule_add_reply('to_peer', 'accept');"
-                   "SELECT postern.rule_add_relay('to_peer', '[127.0.0.1]', %d, 'none')" % sink.port)
+                   "SELECT postern.rule_add_relay('to_peer', '[127.0.0.1]', %d, 'none');"
+                   "SELECT postern.rule_add('loopback_relay');"
+                   "SELECT postern.rule_add_condition('loopback_relay', 'conn_remote_addr', 'in_cidr',"
+                   " '127.0.0.0/8');"
+                   "SELECT postern.rule_add_relay_allow('loopback_relay')" % sink.port)
             cl.start()
             time.sleep(0.5)
             per = N // nnodes

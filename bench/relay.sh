@@ -10,7 +10,7 @@
 #     (BENCH_POSTFIX_RELAYHOST=[127.0.0.1]:$SINK_PORT: relayhost, no hold
 #     queue, smtp client, plain SMTP, default process and concurrency limits);
 #   - posternd: bench/posternd.sh on a fresh postern_bench, plus two rules:
-#     bench_trusted (clients in 127.0.0.0/8 may relay: reply accept) and
+#     bench_trusted (clients in 127.0.0.0/8 may relay: relay_allow) and
 #     bench_to_sink (rcpt_domain relay.test -> relay host 127.0.0.1:$SINK_PORT,
 #     relay_tls none); delivery settings stay at the schema defaults (4
 #     delivery threads, batches of 50, SMTP sessions reused per route).
@@ -88,7 +88,7 @@ bench_psql -o /dev/null <<SQL
 BEGIN;
 SELECT postern.rule_add('bench_trusted', 'all', NULL, 'bench/relay.sh: loopback clients may relay');
 SELECT postern.rule_add_condition('bench_trusted', 'conn_remote_addr', 'in_cidr', '127.0.0.0/8');
-SELECT postern.rule_add_reply('bench_trusted', 'accept');
+SELECT postern.rule_add_relay_allow('bench_trusted');
 SELECT postern.rule_add('bench_to_sink', 'all', NULL, 'bench/relay.sh: relay.test goes to smtp-sink');
 SELECT postern.rule_add_condition('bench_to_sink', 'rcpt_domain', 'is', 'relay.test');
 SELECT postern.rule_add_relay('bench_to_sink', '127.0.0.1', $SINK_PORT, 'none');

@@ -494,8 +494,11 @@ def setup_cluster_db(psql, nodes_ports, peer_port=None, cert=None, key=None, set
     if peer_port:
         stmts += ["SELECT postern.rule_add('to_peer')",
                   "SELECT postern.rule_add_condition('to_peer', 'rcpt_domain', 'is', 'peer.test')",
-                  "SELECT postern.rule_add_reply('to_peer', 'accept')",
-                  "SELECT postern.rule_add_relay('to_peer', '[127.0.0.1]', %d, 'none')" % peer_port]
+                  "SELECT postern.rule_add_relay('to_peer', '[127.0.0.1]', %d, 'none')" % peer_port,
+                  # The test clients on loopback may relay (a route is no permission).
+                  "SELECT postern.rule_add('loopback_relay')",
+                  "SELECT postern.rule_add_condition('loopback_relay', 'conn_remote_addr', 'in_cidr', '127.0.0.0/8')",
+                  "SELECT postern.rule_add_relay_allow('loopback_relay')"]
     psql(";\n".join(stmts))
 
 

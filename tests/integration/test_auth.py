@@ -17,10 +17,15 @@ def test_auth_refused_on_plaintext(env):
                   "AUTH PLAIN in clear on %d: %r" % (port, text))
             code, text = c.cmd("AUTH LOGIN")
             check(code == 530, "AUTH LOGIN in clear on %d: %r" % (port, text))
-            # Still not authenticated: relaying is refused.
-            c.expect("MAIL FROM:<%s>" % ALICE, 250)
-            code, text = c.cmd("RCPT TO:<someone@other.test>")
-            check(code == 554, "relay after refused AUTH: %r" % text)
+            # Still not authenticated: relaying is refused on 25, and the
+            # submission listener wants AUTH before MAIL.
+            if port == PORT_SUBMISSION:
+                code, text = c.cmd("MAIL FROM:<%s>" % ALICE)
+                check(text == "530 5.7.0 Authentication required", "MAIL after refused AUTH: %r" % text)
+            else:
+                c.expect("MAIL FROM:<%s>" % ALICE, 250)
+                code, text = c.cmd("RCPT TO:<someone@other.test>")
+                check(code == 554, "relay after refused AUTH: %r" % text)
             c.expect("QUIT", 221)
 
 

@@ -2,8 +2,8 @@
 import shutil
 import subprocess
 
-from harness import (ALICE, PORT_SMTP, PORT_SMTPS, PORT_SUBMISSION, Client, check, q, queue_id_of,
-                     send_message, sql_value, unique)
+from harness import (ALICE, PASSWORD, PORT_SMTP, PORT_SMTPS, PORT_SUBMISSION, Client, check,
+                     plain_token, q, queue_id_of, send_message, sql_value, unique)
 
 
 def big_body(n_lines, tag):
@@ -26,10 +26,16 @@ def test_large_message_over_tls_and_plain(env):
     for port, tls, starttls in ((PORT_SMTPS, True, False), (PORT_SUBMISSION, False, True),
                                 (PORT_SMTP, False, False)):
         with Client(port, tls=tls, timeout=30) as c:
+            sender = unique("big") + "@client.test"
             if starttls:
                 c.expect("EHLO client.test", 250)
                 c.starttls()
-            code, text = send_message(c, unique("big") + "@client.test", [ALICE], body)
+            if port != PORT_SMTP:
+                # Submission listeners: AUTH first, from the user's address.
+                c.expect("EHLO client.test", 250)
+                c.expect("AUTH PLAIN " + plain_token(ALICE, PASSWORD), 235)
+                sender = ALICE
+            code, text = send_message(c, sender, [ALICE], body)
             qid = queue_id_of(text)
             # Pipelined after a big DATA: the next commands are answered.
             c.send("NOOP\r\nQUIT\r\n")
@@ -38,9 +44,10 @@ def test_large_message_over_tls_and_plain(env):
 
 
 def test_many_messages_pipelined_in_one_session_over_tls(env):
-    sender = unique("burst") + "@client.test"
+    sender = ALICE      # submission listener: AUTH, then the user's address
     with Client(PORT_SMTPS, tls=True, timeout=30) as c:
         c.expect("EHLO client.test", 250)
+        c.expect("AUTH PLAIN " + plain_token(ALICE, PASSWORD), 235)
         chunk = "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (sender, ALICE)
         qids = []
         for i in range(50):
@@ -50,7 +57,8 @@ def test_many_messages_pipelined_in_one_session_over_tls(env):
             qids.append(queue_id_of(c.reply()[1]))
             check(c.reply()[0] == 250, "RSET %d" % i)
         c.expect("QUIT", 221)
-    n = sql_value("SELECT count(*) FROM postern.messages WHERE sender = %s" % q(sender))
+    n = sql_value("SELECT count(*) FROM postern.messages WHERE queue_id IN (%s)"
+                  % ", ".join(q(x) for x in qids))
     check(n == "50" and len(set(qids)) == 50, "stored %s of 50 (distinct ids %d)" % (n, len(set(qids))))
 
 

@@ -16,17 +16,24 @@ def test_relay_denied_unauthenticated(env):
         check(code == 554, "DATA without valid recipients: %r" % text)
         c.expect("QUIT", 221)
     # Also after STARTTLS (TLS alone is not authorisation).
-    with Client(PORT_SUBMISSION) as c:
+    with Client(PORT_SMTP) as c:
         c.expect("EHLO client.test", 250)
         c.starttls()
         c.expect("EHLO client.test", 250)
         c.expect("MAIL FROM:<someone@client.test>", 250)
         code, text = c.cmd("RCPT TO:<friend@other.test>")
         check(code == 554 and text.startswith("554 5.7.1"), "relay under TLS: %r" % text)
+    # The submission listener wants AUTH before MAIL, TLS or not.
+    with Client(PORT_SUBMISSION) as c:
+        c.expect("EHLO client.test", 250)
+        c.starttls()
+        c.expect("EHLO client.test", 250)
+        code, text = c.cmd("MAIL FROM:<someone@client.test>")
+        check(text == "530 5.7.0 Authentication required", "MAIL without AUTH on submission: %r" % text)
 
 
 def test_relay_allowed_authenticated(env):
-    sender = unique("relay") + "@example.test"
+    sender = ALICE      # an authenticated user sends as itself
     with Client(PORT_SUBMISSION) as c:
         c.expect("EHLO client.test", 250)
         c.starttls()

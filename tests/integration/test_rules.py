@@ -299,18 +299,23 @@ def test_rules_allow_only_tls_for_mydomain(env):
         rows = recipients_of(qid_plain)
         check([r[:2] for r in rows] == [[ALICE, "queued"]], "plaintext message recipients: %r" % rows)
 
-        # Same on 3587 in clear.
+        # 3587 in clear: a submission listener wants AUTH before MAIL
+        # (and AUTH needs TLS), so the rule is never reached.
         with Client(PORT_SUBMISSION) as c:
             c.expect("EHLO client.test", 250)
-            c.expect("MAIL FROM:<sender@client.test>", 250)
-            code, text = c.cmd("RCPT TO:<%s>" % MYUSER)
-            check(text == TLS_ONLY_REPLY, "plaintext RCPT on 3587: %r" % text)
+            code, text = c.cmd("MAIL FROM:<sender@client.test>")
+            check(text == "530 5.7.0 Authentication required", "plaintext MAIL on 3587: %r" % text)
 
-        # STARTTLS: accepted and queued.
+        # STARTTLS: accepted and queued (on the submission port after AUTH,
+        # from the user's own address).
         for port in (PORT_SMTP, PORT_SUBMISSION):
             c, _ = session(port, "starttls")
             with c:
-                code, text = send_message(c, "sender@client.test", [MYUSER],
+                sender = "sender@client.test"
+                if port == PORT_SUBMISSION:
+                    c.expect("AUTH PLAIN " + plain_token(ALICE, PASSWORD), 235)
+                    sender = ALICE
+                code, text = send_message(c, sender, [MYUSER],
                                           "Subject: secure %s\n\nover TLS\n" % unique("tls"))
                 qid = queue_id_of(text)
                 c.expect("QUIT", 221)
@@ -447,7 +452,7 @@ def relay_rcpt(rcpt="friend@other.test"):
     return code, text
 
 
-def test_rules_trusted_network_accept(env):
+def test_rules_trusted_network_relay_allow(env):
     start_defaults(env)
     try:
         code, text = relay_rcpt()
@@ -457,11 +462,14 @@ def test_rules_trusted_network_accept(env):
                     "'127.0.0.0/8');\n"
                     "SELECT postern.rule_add_reply('trusted_network', 'accept');")
         code, text = relay_rcpt()
-        check(code == 250, "relay from 127.0.0.1 with in_cidr 127.0.0.0/8 + accept: %r" % text)
+        check(code == 554, "a reply accept is no relay permission: %r" % text)
+        change(env, "SELECT postern.rule_add_relay_allow('trusted_network');")
+        code, text = relay_rcpt()
+        check(code == 250, "relay from 127.0.0.1 with in_cidr 127.0.0.0/8 + relay_allow: %r" % text)
         with Client(PORT_SMTP) as c:
             code, text = send_message(c, "app@client.test", ["friend@other.test"], "Subject: trusted\n\nx\n")
             qid = queue_id_of(text)
-            # accept overrides relay denial, not unknown local users.
+            # relay_allow overrides the relay denial, not unknown local users.
             c.expect("MAIL FROM:<app@client.test>", 250)
             code, text = c.cmd("RCPT TO:<nobody@example.test>")
             check(code == 550 and text.startswith("550 5.1.1"), "unknown local user under accept: %r" % text)
