@@ -32,7 +32,7 @@
 #define CONFIG_SCHEMA_VERSION POSTERN_SCHEMA_VERSION
 
 enum listener_tls { LISTENER_STARTTLS, LISTENER_IMPLICIT, LISTENER_NONE };
-/* listeners.role (migration 007): mx takes mail from the internet for
+/* listeners.role (migration 008): mx takes mail from the internet for
  * local recipients; submission takes mail from users, who must AUTH. */
 enum listener_role { LISTENER_MX, LISTENER_SUBMISSION };
 

@@ -48,7 +48,7 @@ COMMENT ON TABLE postern.schema_version IS
     'Version of this schema; one row.  The daemon refuses to start on a version it does not know.';
 COMMENT ON COLUMN postern.schema_version.version IS
     'Schema version number: 1 = sql/schema.sql, raised by each sql/migrations/NNN_*.sql to NNN.';
-INSERT INTO postern.schema_version (version) VALUES (7);
+INSERT INTO postern.schema_version (version) VALUES (8);
 ------------------------------------------------------------------------------
 -- Types
 ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Relaying is a permission; the in_domain operator; listeners by role and
-sender ownership (issue 12, schema version 7).
+sender ownership (issue 12, schema version 8).
 
 An attacker chooses HELO, sender and recipients.  These tests try what the
 issue found: an exception rule (sender_address is ceo@partner.org ->
@@ -263,8 +263,8 @@ def test_trust_explain_shows_permissions(env):
         restore(env)
 
 
-def test_trust_migration_007_converts_accept_rules(env):
-    """A version-6 database with accept rules: connection-only ones get
+def test_trust_migration_008_converts_accept_rules(env):
+    """A version-7 database with accept rules: connection-only ones get
     relay_allow, the others are named in a WARNING."""
     db = DBNAME + "_relay_mig"
     sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db, user="postgres", db="postgres")
@@ -279,7 +279,7 @@ def test_trust_migration_007_converts_accept_rules(env):
                                   capture_output=True, text=True, timeout=120)
         mig = os.path.join(ROOT, "sql", "migrations")
         for f in sorted(os.listdir(mig)):
-            if f.endswith(".sql") and f[:3] <= "006":
+            if f.endswith(".sql") and f[:3] <= "007":
                 p = psql_file(os.path.join(mig, f))
                 check(p.returncode == 0, "%s: %s" % (f, p.stderr))
         sql("BEGIN;"
@@ -292,8 +292,8 @@ def test_trust_migration_007_converts_accept_rules(env):
             "SELECT postern.rule_add('everyone');"
             "SELECT postern.rule_add_reply('everyone', 'accept');"
             "COMMIT;", db=db)
-        p = psql_file(os.path.join(mig, "007_relay.sql"))
-        check(p.returncode == 0, "007: %s" % p.stderr)
+        p = psql_file(os.path.join(mig, "008_relay.sql"))
+        check(p.returncode == 0, "008: %s" % p.stderr)
         check('rule "ceo" has a reply accept that no longer allows relaying (it tests sender_address'
               in p.stderr, "warning for ceo: %r" % p.stderr)
         check('rule "everyone" has a reply accept that no longer allows relaying (it has no conditions'

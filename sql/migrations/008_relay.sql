@@ -1,8 +1,8 @@
--- postern migration 007: relaying is a permission; the domain operator;
+-- postern migration 008: relaying is a permission; the domain operator;
 -- listeners by role and sender ownership (issue 12).
 --
--- Applied by scripts/db-load.sh to a database at schema version 6; ends
--- with schema_version = 7.
+-- Applied by scripts/db-load.sh to a database at schema version 7; ends
+-- with schema_version = 8.
 --
 --   * postern.action_kind gains relay_allow (a session may relay without
 --     AUTH) and sender_allow (an authenticated user may use the sender);
@@ -32,8 +32,8 @@ DECLARE
     v integer;
 BEGIN
     SELECT version INTO v FROM postern.schema_version FOR UPDATE;
-    IF v IS DISTINCT FROM 6 THEN
-        RAISE EXCEPTION '007_relay.sql applies to schema version 6, the database is at version %', v;
+    IF v IS DISTINCT FROM 7 THEN
+        RAISE EXCEPTION '008_relay.sql applies to schema version 7, the database is at version %', v;
     END IF;
 END $$;
 
@@ -49,8 +49,8 @@ DECLARE
     v integer;
 BEGIN
     SELECT version INTO v FROM postern.schema_version FOR UPDATE;
-    IF v IS DISTINCT FROM 6 THEN
-        RAISE EXCEPTION '007_relay.sql applies to schema version 6, the database is at version %', v;
+    IF v IS DISTINCT FROM 7 THEN
+        RAISE EXCEPTION '008_relay.sql applies to schema version 7, the database is at version %', v;
     END IF;
 END $$;
 
@@ -394,9 +394,9 @@ BEGIN
         IF r.nconds > 0 AND r.chosen IS NULL THEN
             INSERT INTO postern.rule_actions (rule_id, seq, kind)
             VALUES (r.id, postern.next_action_seq(r.id), 'relay_allow');
-            RAISE NOTICE '007_relay.sql: rule "%" (reply accept on connection facts) now has a relay_allow action', r.name;
+            RAISE NOTICE '008_relay.sql: rule "%" (reply accept on connection facts) now has a relay_allow action', r.name;
         ELSE
-            RAISE WARNING '007_relay.sql: rule "%" has a reply accept that no longer allows relaying (%)', r.name,
+            RAISE WARNING '008_relay.sql: rule "%" has a reply accept that no longer allows relaying (%)', r.name,
                 CASE WHEN r.nconds = 0 THEN 'it has no conditions: relaying for everyone would be an open relay'
                      ELSE 'it tests ' || r.chosen || ', which the client chooses' END
                 USING HINT = 'Relaying needs AUTH or a relay_allow rule on conn_remote_addr, conn_listener, conn_tls, conn_authenticated or conn_auth_user (docs/rules.md).';
@@ -404,5 +404,5 @@ BEGIN
     END LOOP;
 END $$;
 
-UPDATE postern.schema_version SET version = 7;
+UPDATE postern.schema_version SET version = 8;
 COMMIT;
