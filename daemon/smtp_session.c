@@ -417,6 +417,29 @@ smtp_session_timeout(struct smtp_session *s)
 }
 
 void
+smtp_session_lifetime_over(struct smtp_session *s)
+{
+	smtp_reply(s, 421, "4.4.2", "%s Error: session lifetime exceeded",
+	    s->p.hostname);
+	smtp_close(s, "lifetime exceeded");
+}
+
+void
+smtp_session_early_talker(struct smtp_session *s)
+{
+	/* RFC 5321 4.3.1: the client waits for the greeting. */
+	smtp_reply(s, 554, "5.5.1", "%s Error: client sent data before the "
+	    "greeting (RFC 5321 4.3.1)", s->p.hostname);
+	smtp_close(s, "early talker");
+}
+
+int
+smtp_session_line_pending(const struct smtp_session *s)
+{
+	return buf_unread(&s->in) > 0 || s->skipping;
+}
+
+void
 smtp_session_shutdown(struct smtp_session *s)
 {
 	smtp_reply(s, 421, "4.3.2", "%s Service shutting down", s->p.hostname);
