@@ -84,7 +84,7 @@ struct config {
 	/* cluster (migration 005) */
 	int node_timeout;	/* seconds */
 	int delivery_paused;	/* migration 006 */
-	/* protocol hardening (migration 007) */
+	/* protocol hardening (migration 008) */
 	int greet_pause_ms;	/* 0 = no greeting pause */
 	int greet_pass_ttl;	/* seconds */
 	int data_min_rate;	/* bytes/s during DATA, 0 = off */

@@ -1,6 +1,6 @@
 -- postern - the whole configuration and mail queue of the postern MTA.
 --
--- The current schema, version 7 (daemon/schema_version.h says the same;
+-- The current schema, version 8 (daemon/schema_version.h says the same;
 -- tests/integration/test_schema.py checks that they agree).  A new database
 -- loads this file and nothing else: scripts/db-load.sh runs it, in one
 -- transaction, when schema "postern" does not exist yet, so a failed load
@@ -48,7 +48,7 @@ COMMENT ON TABLE postern.schema_version IS
     'Version of this schema; one row.  The daemon refuses to start on a version it does not know.';
 COMMENT ON COLUMN postern.schema_version.version IS
     'Schema version number: 1 = sql/schema.sql, raised by each sql/migrations/NNN_*.sql to NNN.';
-INSERT INTO postern.schema_version (version) VALUES (7);
+INSERT INTO postern.schema_version (version) VALUES (8);
 ------------------------------------------------------------------------------
 -- Types
 ------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ CREATE TABLE postern.settings (
         CONSTRAINT "settings.auth_throttle_max must be 1 to 100000"
         CHECK (auth_throttle_max BETWEEN 1 AND 100000),
     delivery_paused boolean NOT NULL DEFAULT false,
-    -- protocol hardening (migration 007)
+    -- protocol hardening (migration 008)
     greet_pause_ms integer NOT NULL DEFAULT 6000
         CONSTRAINT "settings.greet_pause_ms must be between 0 and 60000"
         CHECK (greet_pause_ms BETWEEN 0 AND 60000),
@@ -2319,7 +2319,7 @@ $$;
 COMMENT ON FUNCTION postern.auth_forgive(text) IS
     'Forgets the failed AUTH attempts of addr (it may authenticate again at once); true if there were any.';
 
--- The greeting pause's memory (migration 007)
+-- The greeting pause's memory (migration 008)
 CREATE TABLE postern.greet_passed (
     client_addr inet PRIMARY KEY,
     passed_at timestamptz NOT NULL DEFAULT now()

@@ -1,7 +1,7 @@
--- postern migration 007: protocol hardening (issue 12).
+-- postern migration 008: protocol hardening (issue 12).
 --
--- Applied by scripts/db-load.sh to a database at schema version 6; one
--- transaction, ends with schema_version = 7.
+-- Applied by scripts/db-load.sh to a database at schema version 7; one
+-- transaction, ends with schema_version = 8.
 --
 --   * settings.greet_pause_ms, greet_pass_ttl: the greeting pause for
 --     client addresses not seen passing (early talkers get 554 5.5.1);
@@ -19,8 +19,8 @@ DECLARE
     v integer;
 BEGIN
     SELECT version INTO v FROM postern.schema_version FOR UPDATE;
-    IF v IS DISTINCT FROM 6 THEN
-        RAISE EXCEPTION '007_protocol_hardening.sql applies to schema version 6, the database is at version %', v;
+    IF v IS DISTINCT FROM 7 THEN
+        RAISE EXCEPTION '008_protocol_hardening.sql applies to schema version 7, the database is at version %', v;
     END IF;
 END $$;
 
@@ -91,5 +91,5 @@ COMMENT ON FUNCTION postern.greet_purge() IS
 UPDATE postern.listeners SET greet_pause = false
  WHERE name IN ('submission', 'smtps') OR tls_mode = 'implicit' OR port IN (465, 587);
 
-UPDATE postern.schema_version SET version = 7;
+UPDATE postern.schema_version SET version = 8;
 COMMIT;
