@@ -2,7 +2,7 @@
  * config.c - build and query the configuration snapshot.  See config.h.
  *
  * daemon/db_config.c reads the rows; this file turns them into a snapshot:
- * the default host name, one TLS context per TLS listener, sorted domains
+ * the default host name (fully qualified: see config.h), one TLS context per TLS listener, sorted domains
  * and accounts, the refcount.  The database already refused invalid values
  * through its constraints; what can only be checked here (files readable,
  * key matches certificate, cipher list known to wolfSSL) fails the whole
@@ -10,11 +10,15 @@
  */
 #include "daemon/config.h"
 
+#include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/log.h"
 #include "daemon/util.h"
 
 static int
@@ -60,12 +64,44 @@ config_new(uint64_t generation)
 	return c;
 }
 
+/* This host's fully qualified name, found once (a DNS look-up may block:
+ * only the control thread builds snapshots). */
+static pthread_once_t fqdn_once = PTHREAD_ONCE_INIT;
+static char fqdn[256];
+
+static void
+fqdn_find(void)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256] = "";
+
+	if (gethostname(host, sizeof(host) - 1) == -1 || host[0] == '\0')
+		str_copy(host, "localhost", sizeof(host));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_CANONNAME;
+	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
+	    ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') != NULL &&
+	    strlen(ai->ai_canonname) < sizeof(fqdn)) {
+		str_copy(fqdn, ai->ai_canonname, sizeof(fqdn));
+	} else if (strchr(host, '.') != NULL) {
+		str_copy(fqdn, host, sizeof(fqdn));
+	} else {
+		snprintf(fqdn, sizeof(fqdn), "%.240s.localdomain", host);
+		log_warnx("config: settings.hostname is empty and host name "
+		    "\"%s\" is not fully qualified; greeting as %s (set "
+		    "settings.hostname)", host, fqdn);
+	}
+	if (ai != NULL)
+		freeaddrinfo(ai);
+}
+
 void
 config_set_hostname(struct config *c, const char *v)
 {
 	if (v == NULL || *v == '\0') {
-		if (gethostname(c->hostname, sizeof(c->hostname) - 1) == -1)
-			str_copy(c->hostname, "localhost", sizeof(c->hostname));
+		pthread_once(&fqdn_once, fqdn_find);
+		str_copy(c->hostname, fqdn, sizeof(c->hostname));
 	} else {
 		str_copy(c->hostname, v, sizeof(c->hostname));
 	}
@@ -88,6 +124,12 @@ config_listener_build(struct config_listener *l,
 	l->max_connections = r->max_connections;
 	l->role = r->role != NULL && strcmp(r->role, "submission") == 0 ?
 	    LISTENER_SUBMISSION : LISTENER_MX;
+	/* Only MX listeners pause (postscreen-style); submission never does,
+	 * and implicit TLS has no plaintext greeting to pause (the client
+	 * speaks first). */
+	l->greet_pause = l->role == LISTENER_MX && r->greet_pause &&
+	    strcmp(r->tls_mode != NULL ? r->tls_mode : "starttls",
+	    "implicit") != 0;
 	l->mode = strcmp(mode, "implicit") == 0 ? LISTENER_IMPLICIT :
 	    strcmp(mode, "none") == 0 ? LISTENER_NONE : LISTENER_STARTTLS;
 	if (l->mode == LISTENER_NONE)

@@ -43,6 +43,7 @@ struct config_listener {
 	enum listener_tls mode;
 	enum listener_role role;
 	int max_connections;
+	int greet_pause;	/* MX listener: pause before the greeting */
 	struct tls_ctx *tls;	/* NULL when mode is NONE */
 	char tls_desc[64];	/* "TLSv1.2-TLSv1.3" for logs */
 };
@@ -87,6 +88,11 @@ struct config {
 	/* cluster (migration 005) */
 	int node_timeout;	/* seconds */
 	int delivery_paused;	/* migration 006 */
+	/* protocol hardening (migration 008) */
+	int greet_pause_ms;	/* 0 = no greeting pause */
+	int greet_pass_ttl;	/* seconds */
+	int data_min_rate;	/* bytes/s during DATA, 0 = off */
+	int session_max_lifetime;	/* seconds */
 	struct config_listener *listeners;
 	size_t nlisteners;
 	char **domains;		/* sorted, lower-case */
@@ -111,6 +117,7 @@ struct config_listener_row {
 	const char *key_file;
 	int max_connections;
 	const char *role;		/* "mx", "submission"; NULL = mx */
+	int greet_pause;
 };
 
 /* An empty snapshot with refcount 1.  The reader fills the settings and
@@ -118,7 +125,10 @@ struct config_listener_row {
  * with config_listener_build(), then calls config_finish(); on any error
  * it drops the snapshot with config_unref(). */
 struct config *config_new(uint64_t generation);
-/* settings.hostname, or this host's name when v is NULL or empty. */
+/* settings.hostname; when v is NULL or empty, this host's fully qualified
+ * name: its canonical name (getaddrinfo AI_CANONNAME) when that has a dot,
+ * else the host name plus ".localdomain" as Postfix does (looked up once
+ * per process, with a warning when it falls back). */
 void config_set_hostname(struct config *c, const char *v);
 /* Fills l from r, building its TLS context (the listener's own
  * certificate, else the settings' default dcert/dkey).  Returns 0, or -1

@@ -23,16 +23,26 @@
  * session loses its authentication (smtp_hooks.auth_current).
  * STORE: the conn parks while the committer writes the message; its
  * completion unparks it, and only then is the 250 written.
+ *
+ * Greeting: on a listener with greet_pause, a client address not known to
+ * have passed (greet.h) gets its 220 only after settings.greet_pause_ms;
+ * the conn waits ARMED with the pause's end as its deadline, holding no
+ * thread.  Input during the pause, or waiting when any plaintext 220 is
+ * about to be written, is talking early: 554 5.5.1 and close.  A client
+ * that waited is recorded as passed.  Deadlines (conn_deadline) follow
+ * deadline.h: the whole command line, the DATA rate, the lifetime.
  */
 #include "daemon/conn.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/greet.h"
 #include "daemon/log.h"
 #include "daemon/passwd.h"
 #include "daemon/policy.h"
@@ -66,6 +76,127 @@ hook_auth_current(void *arg, const char *user)
 	return c->auth_tag != 0 && auth_account_tag(user) == c->auth_tag;
 }
 
+/* Input waiting on the socket without reading it: 1 some, 0 none, -1 the
+ * client closed (or the socket failed). */
+static int
+peek_input(struct conn *c)
+{
+	char b;
+	ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (r > 0)
+		return 1;
+	if (r == 0)
+		return -1;
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ?
+	    0 : -1;
+}
+
+/* The client spoke before the 220: 554 5.5.1 and close.  What it sent is
+ * read and dropped first (bounded), or closing with unread input would
+ * reset the connection before the client sees the reply. */
+static void
+early_talker(struct conn *c)
+{
+	uint8_t junk[CONN_READ];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		ssize_t r = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (r <= 0)
+			break;
+		c->bytes_in += (uint64_t)r;
+	}
+	log_info("%016" PRIx64 " smtp early talker client=%s listener=%s",
+	    smtp_session_id(c->s), c->peer, c->lcfg->name);
+	smtp_session_early_talker(c->s);
+}
+
+/* The plaintext 220, unless input is already waiting (which always counts
+ * as talking early). */
+static void
+greet(struct conn *c)
+{
+	if (peek_input(c) > 0)
+		early_talker(c);
+	else
+		smtp_session_start(c->s, NULL);
+}
+
+/* The greeting pause is over without input: the client passed; every node
+ * learns it (greet.h, through the control thread). */
+static void
+greet_pause_end(struct conn *c)
+{
+	c->greet_at = 0;
+	if (peek_input(c) > 0) {
+		early_talker(c);
+		return;
+	}
+	greet_pass(c->peer, now_ms(), 1000 * (int64_t)c->cfg->greet_pass_ttl);
+	log_info("%016" PRIx64 " smtp greet passed client=%s",
+	    smtp_session_id(c->s), c->peer);
+	smtp_session_start(c->s, NULL);
+}
+
+/* An event during the greeting pause.  STEP_RETURN when re-armed or
+ * closed. */
+static enum step
+greet_pause_event(struct conn *c)
+{
+	int in = peek_input(c);
+
+	if (in > 0) {
+		early_talker(c);
+		return STEP_CONTINUE;
+	}
+	if (in < 0) {
+		server_close(c, "client closed");
+		return STEP_RETURN;
+	}
+	if (now_ms() >= c->greet_at) {
+		greet_pause_end(c);
+		return STEP_CONTINUE;
+	}
+	server_arm(c, 0);	/* spurious: wait for the rest of the pause */
+	return STEP_RETURN;
+}
+
+int64_t
+conn_deadline(struct conn *c)
+{
+	const struct config *cfg = c->cfg;
+	struct deadline_in in;
+	int64_t d;
+
+	memset(&in, 0, sizeof(in));
+	in.now = now_ms();
+	in.started = c->started;
+	in.lifetime_ms = 1000 * (int64_t)cfg->session_max_lifetime;
+	if (c->greet_at != 0)
+		in.phase = DEADLINE_GREET_PAUSE;
+	else if (c->s != NULL && smtp_session_closing(c->s))
+		in.phase = DEADLINE_CLOSING;
+	else if (c->s != NULL && smtp_session_in_data(c->s))
+		in.phase = DEADLINE_DATA;
+	else
+		in.phase = DEADLINE_COMMAND;
+	in.prev = in.phase == c->dl_phase ? c->dl_prev : 0;
+	in.line_pending = c->handshaking ||
+	    (c->s != NULL && smtp_session_line_pending(c->s));
+	in.timeout_ms = 1000 * (int64_t)(in.phase == DEADLINE_DATA ?
+	    cfg->data_timeout : cfg->command_timeout);
+	in.new_bytes = c->bytes_in - c->dl_bytes;
+	in.min_rate = cfg->data_min_rate;
+	in.greet_at = c->greet_at;
+	d = deadline_next(&in);
+	c->dl_phase = in.phase;
+	c->dl_prev = d;
+	c->dl_bytes = c->bytes_in;
+	return d;
+}
+
 /* STEP_RETURN when the conn was closed. */
 static enum step
 conn_start(struct conn *c)
@@ -94,7 +225,17 @@ conn_start(struct conn *c)
 		c->handshaking = 1;
 		return STEP_CONTINUE;	/* greeting after the handshake */
 	}
-	smtp_session_start(c->s, NULL);
+	if (c->lcfg->greet_pause && c->cfg->greet_pause_ms > 0 &&
+	    !greet_known(c->peer, now_ms())) {
+		/* postscreen's pregreet test: no thread waits, the loop's
+		 * deadline scan brings the conn back when the pause ends. */
+		c->greet_at = now_ms() + c->cfg->greet_pause_ms;
+		log_info("%016" PRIx64 " smtp greet pause client=%s ms=%d",
+		    smtp_session_id(c->s), c->peer, c->cfg->greet_pause_ms);
+		server_arm(c, 0);
+		return STEP_RETURN;
+	}
+	greet(c);
 	return STEP_CONTINUE;
 }
 
@@ -348,11 +489,19 @@ conn_handle(struct conn *c)
 			return;
 		break;
 	case CONN_EV_TIMEOUT:
+		if (c->greet_at != 0) {
+			greet_pause_end(c);
+			break;
+		}
 		if (c->handshaking || smtp_session_closing(c->s)) {
 			server_close(c, "timeout");
 			return;
 		}
-		smtp_session_timeout(c->s);
+		if (deadline_lifetime_over(now_ms(), c->started,
+		    1000 * (int64_t)c->cfg->session_max_lifetime))
+			smtp_session_lifetime_over(c->s);
+		else
+			smtp_session_timeout(c->s);
 		break;
 	case CONN_EV_RESUME:
 		if (c->resume_kind == CONN_RESUME_AUTH) {
@@ -362,6 +511,17 @@ conn_handle(struct conn *c)
 			smtp_session_resume_store(c->s, c->resume_result, NULL);
 		break;
 	case CONN_EV_IO:
+		if (c->greet_at != 0) {
+			if (greet_pause_event(c) == STEP_RETURN)
+				return;
+			break;
+		}
+		/* A client that never lets its conn go idle meets no
+		 * deadline scan: its lifetime is checked here. */
+		if (!c->handshaking && !smtp_session_closing(c->s) &&
+		    deadline_lifetime_over(now_ms(), c->started,
+		    1000 * (int64_t)c->cfg->session_max_lifetime))
+			smtp_session_lifetime_over(c->s);
 		break;
 	}
 	for (round = 0; round < CONN_ROUNDS; round++) {

@@ -26,6 +26,7 @@
 #include "daemon/authenticator.h"
 #include "daemon/committer.h"
 #include "daemon/config.h"
+#include "daemon/deadline.h"
 #include "daemon/smtp_session.h"
 #include "tls/tls.h"
 
@@ -60,7 +61,16 @@ struct conn {
 	int peer_port;
 	int64_t started;
 	uint64_t bytes_in, bytes_out;
+	int64_t greet_at;	/* greeting paused until then; 0 = not */
+	enum deadline_phase dl_phase;	/* what dl_prev was set for */
+	int64_t dl_prev;	/* the deadline set last */
+	uint64_t dl_bytes;	/* bytes_in when dl_prev was set */
 };
+
+/* The deadline for the conn about to be armed (deadline.h), from its
+ * state; remembers it for the next one.  Called by the owning worker
+ * (server_arm). */
+int64_t conn_deadline(struct conn *c);
 
 /* Handles one event for a conn owned by the calling worker.  The loop's
  * services it uses (server_arm, server_park, ...) are in runtime.h. */

@@ -18,8 +18,10 @@
 #include "daemon/config.h"
 #include "daemon/db.h"
 #include "daemon/db_config.h"
+#include "daemon/db_greet.h"
 #include "daemon/db_node.h"
 #include "daemon/delivery.h"
+#include "daemon/greet.h"
 #include "daemon/log.h"
 #include "daemon/runtime.h"
 #include "daemon/util.h"
@@ -29,12 +31,16 @@
 #define CONTROL_NAP_MS 100
 #define CONTROL_DEBOUNCE_MS 50
 #define HEARTBEAT_MS 10000
+#define GREET_PURGE_MS (3600 * 1000)
 
 static struct db *ctl_db;
 static pthread_t ctl_thread;
 static int ctl_running;
 static atomic_int ctl_stop;
 static uint64_t ctl_gen;
+static struct db *greet_db;	/* postern.greet_passed, opened lazily */
+static int64_t greet_last_ok;	/* last successful sync; 0 = never */
+static int64_t greet_last_purge;
 
 int
 control_init(const char *node)
@@ -82,6 +88,38 @@ heartbeat_interval(void)
 		config_unref(c);
 	}
 	return ms;
+}
+
+/* The greeting pause's shared memory: this node's new passes go to
+ * postern.greet_passed, every node's recent ones come back into memory
+ * (greet.h).  After an outage it looks back over the time missed (at most
+ * the TTL).  Nothing to do while the pause is off. */
+static void
+greet_sync(void)
+{
+	struct config *c = runtime_config();
+	int64_t now = now_ms(), lookback;
+	int ttl, on;
+
+	if (c == NULL)
+		return;
+	ttl = c->greet_pass_ttl;
+	on = c->greet_pause_ms > 0;
+	config_unref(c);
+	if (!on)
+		return;
+	if (greet_db == NULL)
+		greet_db = db_greet_open();
+	lookback = greet_last_ok == 0 ? ttl :
+	    (now - greet_last_ok) / 1000 + 30;
+	if (lookback > ttl)
+		lookback = ttl;
+	if (db_greet_sync(greet_db, (int)lookback, ttl) == 0)
+		greet_last_ok = now;
+	if (now - greet_last_purge >= GREET_PURGE_MS) {
+		db_greet_purge(greet_db);
+		greet_last_purge = now;
+	}
 }
 
 /* New mail wakes the delivery threads; anything else is a configuration
@@ -142,7 +180,7 @@ wait_notifications(int *dirty)
 static void *
 control_main(void *arg)
 {
-	int64_t last_beat = 0;
+	int64_t last_beat = 0, last_greet = 0;
 	int dirty = 0;
 
 	(void)arg;
@@ -164,6 +202,10 @@ control_main(void *arg)
 		if (dirty) {
 			dirty = 0;
 			reload();
+		}
+		if (now - last_greet >= GREET_SYNC_MS) {
+			greet_sync();
+			last_greet = now;
 		}
 		/* Notifications that arrived while a query ran (the reload or
 		 * the heartbeat) are already inside libpq: no socket event
@@ -194,6 +236,10 @@ control_stop(void)
 	if (ctl_running)
 		pthread_join(ctl_thread, NULL);
 	ctl_running = 0;
+	if (greet_db != NULL) {
+		db_close(greet_db);
+		greet_db = NULL;
+	}
 	if (ctl_db != NULL) {
 		db_node_stopped(ctl_db, runtime_node());
 		db_close(ctl_db);

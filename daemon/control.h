@@ -9,6 +9,10 @@
  * notification wakes the delivery threads.  It refreshes this node's
  * heartbeat every 10 s (or a third of settings.node_timeout), and after a
  * reconnect reloads the snapshot, since notifications were lost meanwhile.
+ * While settings.greet_pause_ms is on, every 2 s it syncs the greeting
+ * pause's passes (greet.h) with postern.greet_passed on a second
+ * connection (db_greet.h; statement_timeout 5 s), and purges expired ones
+ * hourly.
  *
  * Promises: control_init() returns within the database connect timeout;
  * control_stop() returns within about a second (one poll) plus the

@@ -120,6 +120,10 @@ load_settings(struct config *c, PGconn *db, char *err, size_t errlen,
 	c->smtp_port_out = ival(r, 0, "smtp_port_out");
 	c->node_timeout = ival(r, 0, "node_timeout");
 	c->delivery_paused = bval(r, 0, "delivery_paused");
+	c->greet_pause_ms = ival(r, 0, "greet_pause_ms");
+	c->greet_pass_ttl = ival(r, 0, "greet_pass_ttl");
+	c->data_min_rate = ival(r, 0, "data_min_rate");
+	c->session_max_lifetime = ival(r, 0, "session_max_lifetime");
 	v = val(r, 0, "bounce_sender_name");
 	str_copy(c->bounce_sender_name, v ? v : "MAILER-DAEMON",
 	    sizeof(c->bounce_sender_name));
@@ -136,7 +140,7 @@ load_listeners(struct config *c, PGconn *db, const char *node,
 	const char *dkey = val(settings, 0, "tls_key_file");
 	PGresult *r = query(db, "SELECT name, address, port, tls_mode::text,"
 	    " tls_min_version::text, tls_max_version::text, ciphers, dh_file,"
-	    " cert_file, key_file, max_connections, role::text"
+	    " cert_file, key_file, max_connections, role::text, greet_pause"
 	    " FROM postern.listeners"
 	    " WHERE enabled AND (node IS NULL OR node = $1) ORDER BY name",
 	    1, params, err, errlen);
@@ -162,6 +166,7 @@ load_listeners(struct config *c, PGconn *db, const char *node,
 		row.key_file = val(r, i, "key_file");
 		row.max_connections = ival(r, i, "max_connections");
 		row.role = val(r, i, "role");
+		row.greet_pause = bval(r, i, "greet_pause");
 		/* Counted first: a listener that fails is freed with the
 		 * snapshot (its tls is NULL). */
 		if (config_listener_build(&c->listeners[c->nlisteners++], &row,

@@ -4,7 +4,8 @@
  * Threads:
  *   loop     epoll_wait; accept (admission by accept_limits.c); move ARMED
  *            conns to BUSY and queue them; every 200 ms scan deadlines
- *            (idle timeouts, AUTH delays); install snapshots the control
+ *            (conn.c sets them from deadline.h: greeting pauses, command,
+ *            DATA rate, lifetime; AUTH delays); install snapshots the control
  *            thread published (runtime.h) and reconcile the listeners.
  *   workers  take queued conns and run conn_handle() (conn.c).
  * The control thread (control.c), the committer threads (committer.c) and
@@ -215,16 +216,14 @@ void
 server_arm(struct conn *c, int want_write)
 {
 	struct epoll_event e;
-	const struct config *cfg = c->cfg;
-	int timeout = c->s != NULL && smtp_session_in_data(c->s) ?
-	    cfg->data_timeout : cfg->command_timeout;
+	int64_t deadline = conn_deadline(c);
 
 	memset(&e, 0, sizeof(e));
 	e.events = (want_write ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT | EPOLLRDHUP;
 	e.data.ptr = c;
 	pthread_mutex_lock(&c->lock);
 	c->state = CONN_ARMED;
-	c->deadline = now_ms() + (int64_t)timeout * 1000;
+	c->deadline = deadline;
 	if (epoll_ctl(ep, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
 	    &e) == -1) {
 		log_warn("%016" PRIx64 " epoll_ctl", c->s ? smtp_session_id(c->s) : 0);

@@ -1,9 +1,11 @@
 /*
  * smtp_session.c - session life cycle, input framing, replies, requests.
  *
- * Input framing: commands are lines ending in LF (a CR before it is
- * stripped; bare LF is tolerated in commands, as Postfix does, but never in
- * DATA).  A command line longer than its limit is skipped up to the next LF
+ * Input framing: lines end at LF.  A command (or AUTH response) line must
+ * end in CRLF and hold no other CR: a bare LF or bare CR is answered
+ * "500 5.5.2 Bare LF/CR in command" and the line is not executed (the SMTP
+ * smuggling defence, as Postfix since 2023; an AUTH exchange in progress
+ * ends).  A command line longer than its limit is skipped up to the next LF
  * and answered "500 5.5.2 Line too long" so the dialogue stays in sync
  * (docs/style.md rule 9).  In DATA every line, with its exact line ending, goes
  * to smtp_data_line(), which does its own checks.
@@ -266,11 +268,20 @@ smtp_line(struct smtp_session *s, char *line, size_t len, int overlong)
 		smtp_reply(s, 500, "5.5.2", "Line too long");
 		return;
 	}
-	/* Strip LF and one CR. */
-	if (n > 0 && line[n - 1] == '\n')
-		n--;
-	if (n > 0 && line[n - 1] == '\r')
-		n--;
+	/* SMTP smuggling (2023): a command line must end in CRLF and hold no
+	 * other CR, or a peer that frames lines differently could be made to
+	 * see commands we did not (and the reverse). */
+	if (n < 2 || line[n - 2] != '\r' ||
+	    memchr(line, '\r', n - 2) != NULL) {
+		int lf = n < 2 || line[n - 2] != '\r';
+
+		smtp_reply(s, 500, "5.5.2", "Bare %s in command (lines must "
+		    "end with CRLF, RFC 5321 2.3.8)", lf ? "LF" : "CR");
+		if (s->state != SMTP_S_CMD)
+			smtp_enter_state(s, SMTP_S_CMD);	/* AUTH ends */
+		return;
+	}
+	n -= 2;
 	line[n] = '\0';
 	if (memchr(line, '\0', n) != NULL) {
 		smtp_reply(s, 500, "5.5.2", "NUL character not allowed in command");
@@ -404,6 +415,29 @@ smtp_session_timeout(struct smtp_session *s)
 {
 	smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->p.hostname);
 	smtp_close(s, "timeout");
+}
+
+void
+smtp_session_lifetime_over(struct smtp_session *s)
+{
+	smtp_reply(s, 421, "4.4.2", "%s Error: session lifetime exceeded",
+	    s->p.hostname);
+	smtp_close(s, "lifetime exceeded");
+}
+
+void
+smtp_session_early_talker(struct smtp_session *s)
+{
+	/* RFC 5321 4.3.1: the client waits for the greeting. */
+	smtp_reply(s, 554, "5.5.1", "%s Error: client sent data before the "
+	    "greeting (RFC 5321 4.3.1)", s->p.hostname);
+	smtp_close(s, "early talker");
+}
+
+int
+smtp_session_line_pending(const struct smtp_session *s)
+{
+	return buf_unread(&s->in) > 0 || s->skipping;
 }
 
 void

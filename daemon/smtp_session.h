@@ -178,6 +178,14 @@ void smtp_session_resume_store(struct smtp_session *s, enum smtp_result r,
 /* Timeouts and shutdown: emit 421 and request close. */
 void smtp_session_timeout(struct smtp_session *s);
 void smtp_session_shutdown(struct smtp_session *s);
+/* settings.session_max_lifetime reached: 421 4.4.2, then close. */
+void smtp_session_lifetime_over(struct smtp_session *s);
+/* The client sent before the 220 (or while the greeting was paused):
+ * 554 5.5.1, then close.  Called instead of smtp_session_start(). */
+void smtp_session_early_talker(struct smtp_session *s);
+/* 1 while part of a line is buffered (or an overlong one is being
+ * skipped): the command deadline is not extended then. */
+int smtp_session_line_pending(const struct smtp_session *s);
 
 /* The outstanding request (SMTP_REQ_NONE when there is none). */
 enum smtp_req smtp_session_request(const struct smtp_session *s);

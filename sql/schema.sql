@@ -1,6 +1,6 @@
 -- postern - the whole configuration and mail queue of the postern MTA.
 --
--- The current schema, version 7 (daemon/schema_version.h says the same;
+-- The current schema, version 8 (daemon/schema_version.h says the same;
 -- tests/integration/test_schema.py checks that they agree).  A new database
 -- loads this file and nothing else: scripts/db-load.sh runs it, in one
 -- transaction, when schema "postern" does not exist yet, so a failed load
@@ -48,7 +48,7 @@ COMMENT ON TABLE postern.schema_version IS
     'Version of this schema; one row.  The daemon refuses to start on a version it does not know.';
 COMMENT ON COLUMN postern.schema_version.version IS
     'Schema version number: 1 = sql/schema.sql, raised by each sql/migrations/NNN_*.sql to NNN.';
-INSERT INTO postern.schema_version (version) VALUES (8);
+INSERT INTO postern.schema_version (version) VALUES (9);
 ------------------------------------------------------------------------------
 -- Types
 ------------------------------------------------------------------------------
@@ -291,6 +291,19 @@ CREATE TABLE postern.settings (
         CONSTRAINT "settings.auth_throttle_max must be 1 to 100000"
         CHECK (auth_throttle_max BETWEEN 1 AND 100000),
     delivery_paused boolean NOT NULL DEFAULT false,
+    -- protocol hardening (migration 008)
+    greet_pause_ms integer NOT NULL DEFAULT 6000
+        CONSTRAINT "settings.greet_pause_ms must be between 0 and 60000"
+        CHECK (greet_pause_ms BETWEEN 0 AND 60000),
+    greet_pass_ttl integer NOT NULL DEFAULT 86400
+        CONSTRAINT "settings.greet_pass_ttl must be 60 to 2592000 seconds"
+        CHECK (greet_pass_ttl BETWEEN 60 AND 2592000),
+    data_min_rate integer NOT NULL DEFAULT 500
+        CONSTRAINT "settings.data_min_rate must be 0 to 1000000000 bytes/s"
+        CHECK (data_min_rate BETWEEN 0 AND 1000000000),
+    session_max_lifetime integer NOT NULL DEFAULT 3600
+        CONSTRAINT "settings.session_max_lifetime must be 5 to 86400 seconds"
+        CHECK (session_max_lifetime BETWEEN 5 AND 86400),
     CONSTRAINT "settings.tls_cert_file and tls_key_file must be set together"
         CHECK ((tls_cert_file IS NULL) = (tls_key_file IS NULL)),
     CONSTRAINT "settings.retry_initial must not be above retry_max"
@@ -371,6 +384,14 @@ COMMENT ON COLUMN postern.settings.auth_throttle_max IS
     'Failed AUTH attempts from one client address within auth_throttle_window after which every node refuses AUTH from it (454 4.7.0) until the window passes.';
 COMMENT ON COLUMN postern.settings.delivery_paused IS
     'While true no node delivers: mail is accepted and queued but not claimed (maintenance, or measuring acceptance alone).  Setting it back to false resumes delivery at once.';
+COMMENT ON COLUMN postern.settings.greet_pause_ms IS
+    'Milliseconds an MX listener (listeners.greet_pause) waits before its 220 greeting to a client address that has not passed within greet_pass_ttl; a client that talks before the 220 gets 554 5.5.1 and is closed (like Postfix postscreen_greet_wait, 6 s).  0 = no pause.';
+COMMENT ON COLUMN postern.settings.greet_pass_ttl IS
+    'Seconds a client address that waited for the greeting is remembered (postern.greet_passed, shared by every node) and greeted without the pause (like postscreen_greet_ttl, 1 day).';
+COMMENT ON COLUMN postern.settings.data_min_rate IS
+    'Least average rate, in bytes per second, at which message text must arrive during DATA: each read extends the deadline by bytes/data_min_rate seconds, never beyond data_timeout from now (like Postfix smtpd_min_data_rate).  0 = data_timeout applies to silence only.';
+COMMENT ON COLUMN postern.settings.session_max_lifetime IS
+    'Seconds an inbound SMTP session may last in all; then it gets 421 4.4.2 and is closed.';
 
 INSERT INTO postern.settings DEFAULT VALUES;
 
@@ -475,11 +496,12 @@ CREATE TABLE postern.listeners (
         CONSTRAINT "listeners.max_connections must be between 1 and 1000000"
         CHECK (max_connections BETWEEN 1 AND 1000000),
     enabled boolean NOT NULL DEFAULT true,
+    role postern.listener_role NOT NULL DEFAULT 'mx',
+    greet_pause boolean NOT NULL DEFAULT true,
     CONSTRAINT "listeners.tls_min_version must not be above tls_max_version"
         CHECK (tls_min_version <= tls_max_version),
     CONSTRAINT "listeners.cert_file and key_file must be set together"
-        CHECK ((cert_file IS NULL) = (key_file IS NULL)),
-    role postern.listener_role NOT NULL DEFAULT 'mx'
+        CHECK ((cert_file IS NULL) = (key_file IS NULL))
 );
 COMMENT ON TABLE postern.listeners IS
     'Sockets the daemon listens on, one row each.  Changes send NOTIFY postern_config, ''listeners''.';
@@ -511,6 +533,8 @@ COMMENT ON COLUMN postern.listeners.enabled IS
     'False closes the listener without deleting its row.';
 COMMENT ON COLUMN postern.listeners.role IS
     'mx (port 25: mail from the internet) or submission (ports 587 and 465: MAIL FROM needs AUTH first, 530 5.7.0 Authentication required).  Whatever the role, an authenticated user may only use sender addresses it owns.';
+COMMENT ON COLUMN postern.listeners.greet_pause IS
+    'True for MX listeners: a client address not seen passing within settings.greet_pass_ttl waits settings.greet_pause_ms for its greeting.  Set false on submission listeners; never applies to tls_mode implicit.';
 
 CREATE UNIQUE INDEX listeners_node_address_port ON postern.listeners (coalesce(node, ''), address, port);
 COMMENT ON INDEX postern.listeners_node_address_port IS
@@ -550,10 +574,11 @@ CREATE TRIGGER listeners_notify_truncate AFTER TRUNCATE ON postern.listeners
     FOR EACH STATEMENT EXECUTE FUNCTION postern.notify_config();
 COMMENT ON TRIGGER listeners_notify_truncate ON postern.listeners IS 'NOTIFY postern_config, ''listeners''.';
 
-INSERT INTO postern.listeners (name, address, port, tls_mode, role) VALUES
-    ('smtp',       '0.0.0.0', 25,  'starttls', 'mx'),
-    ('submission', '0.0.0.0', 587, 'starttls', 'submission'),
-    ('smtps',      '0.0.0.0', 465, 'implicit', 'submission');
+-- Submission and SMTPS serve users, not MX peers: they never pause.
+INSERT INTO postern.listeners (name, address, port, tls_mode, role, greet_pause) VALUES
+    ('smtp',       '0.0.0.0', 25,  'starttls', 'mx',         true),
+    ('submission', '0.0.0.0', 587, 'starttls', 'submission', false),
+    ('smtps',      '0.0.0.0', 465, 'implicit', 'submission', false);
 
 CREATE FUNCTION postern.listener_lookup(name text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = postern, pg_temp AS $$
@@ -2432,5 +2457,44 @@ LANGUAGE sql AS $$
 $$;
 COMMENT ON FUNCTION postern.auth_forgive(text) IS
     'Forgets the failed AUTH attempts of addr (it may authenticate again at once); true if there were any.';
+
+-- The greeting pause's memory (migration 008)
+CREATE TABLE postern.greet_passed (
+    client_addr inet PRIMARY KEY,
+    passed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE postern.greet_passed IS
+    'Client addresses that waited for the greeting without talking early, shared by every node: within settings.greet_pass_ttl of passed_at they are greeted at once.  Written by postern.greet_pass(), pruned by postern.greet_purge().';
+COMMENT ON COLUMN postern.greet_passed.client_addr IS 'The client IP address.';
+COMMENT ON COLUMN postern.greet_passed.passed_at IS 'When it last passed.';
+CREATE INDEX greet_passed_passed_at ON postern.greet_passed (passed_at);
+COMMENT ON INDEX postern.greet_passed_passed_at IS
+    'Finds the addresses that passed recently (what nodes load) and the expired ones (greet_purge).';
+
+CREATE FUNCTION postern.greet_pass(addr inet) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO postern.greet_passed AS g (client_addr, passed_at) VALUES (addr, now())
+    ON CONFLICT (client_addr) DO UPDATE SET passed_at = now()
+$$;
+COMMENT ON FUNCTION postern.greet_pass(inet) IS
+    'Records that addr waited for the greeting (posternd calls it); every node greets it at once for settings.greet_pass_ttl.';
+
+CREATE FUNCTION postern.greet_forget(addr inet) RETURNS boolean
+LANGUAGE sql AS $$
+    WITH d AS (DELETE FROM postern.greet_passed WHERE client_addr = addr RETURNING 1)
+    SELECT count(*) > 0 FROM d
+$$;
+COMMENT ON FUNCTION postern.greet_forget(inet) IS
+    'Forgets that addr passed: its next connection after nodes'' caches expire (at most greet_pass_ttl) waits for the greeting again; true if it was known.';
+
+CREATE FUNCTION postern.greet_purge() RETURNS integer
+LANGUAGE sql AS $$
+    WITH d AS (DELETE FROM postern.greet_passed
+               WHERE passed_at < now() - make_interval(secs => (SELECT greet_pass_ttl FROM postern.settings))
+               RETURNING 1)
+    SELECT count(*)::integer FROM d
+$$;
+COMMENT ON FUNCTION postern.greet_purge() IS
+    'Deletes the greet_passed rows older than settings.greet_pass_ttl (posternd calls it hourly); returns how many.';
 
 COMMIT;

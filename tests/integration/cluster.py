@@ -484,7 +484,8 @@ def setup_cluster_db(psql, nodes_ports, peer_port=None, cert=None, key=None, set
     # lease_seconds must stay 5 s above every smtp_*_timeout (schema 7).
     sets = ["hostname = 'mx.cluster.test'", "delivery_threads = 2", "delivery_batch = 2",
             "smtp_connect_timeout = 5", "smtp_command_timeout = 5", "smtp_data_timeout = 5",
-            "lease_seconds = 10", "node_timeout = 10", "retry_initial = 1", "retry_max = 2"]
+            "lease_seconds = 10", "node_timeout = 10", "retry_initial = 1", "retry_max = 2",
+            "greet_pause_ms = 0"]  # no greeting pause: test_hardening.py tests it
     if cert:
         sets += ["tls_cert_file = %s" % q(cert), "tls_key_file = %s" % q(key)]
     stmts.append("UPDATE postern.settings SET " + ", ".join(sets))

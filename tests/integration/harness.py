@@ -115,6 +115,9 @@ def setup_database(certfile, keyfile):
         "UPDATE postern.listeners SET address = '127.0.0.1', port = %d WHERE name = 'submission';"
         "UPDATE postern.listeners SET address = '127.0.0.1', port = %d WHERE name = 'smtps';"
         "UPDATE postern.settings SET hostname = 'mx.example.test', tls_cert_file = %s, tls_key_file = %s;"
+        # No greeting pause (settings.greet_pause_ms) except in the tests
+        # of it (test_hardening.py), so the suite stays fast.
+        "UPDATE postern.settings SET greet_pause_ms = 0;"
         "SELECT postern.add_domain(%s);"
         "SELECT postern.add_account(%s, %s);"
         "SELECT postern.add_account(%s, %s);"

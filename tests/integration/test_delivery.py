@@ -491,7 +491,7 @@ def test_delivery_to_second_posternd(env):
             "INSERT INTO postern.listeners (name, address, port, tls_mode) "
             "VALUES ('smtp', '127.0.0.1', %d, 'starttls');"
             "UPDATE postern.settings SET hostname = 'mx.far.test', tls_cert_file = %s, tls_key_file = %s, "
-            "maildir_root = %s, dns_servers = %s;"
+            "maildir_root = %s, dns_servers = %s, greet_pause_ms = 0;"
             "SELECT postern.add_domain('far.test');"
             "SELECT postern.add_account('user@far.test', 'far-secret-42');"
             % (PORT_FAR, q(env.cert), q(env.key), q(root), q(env.dns_servers)), db=DB2)

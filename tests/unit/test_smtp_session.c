@@ -1065,6 +1065,60 @@ test_nul_in_command_500(void **state)
 	smtp_session_free(s);
 }
 
+#define R_BARE_LF_CMD "500 5.5.2 Bare LF in command (lines must end " \
+	"with CRLF, RFC 5321 2.3.8)\r\n"
+#define R_BARE_CR_CMD "500 5.5.2 Bare CR in command (lines must end " \
+	"with CRLF, RFC 5321 2.3.8)\r\n"
+
+/* SMTP smuggling: a command ending in a bare LF, or holding a bare CR, is
+ * refused with 500 5.5.2 and not executed; the session goes on. */
+static void
+test_bare_lf_cr_in_command_500(void **state)
+{
+	struct smtp_session *s = session_ehlo();
+
+	(void)state;
+	feed(s, "MAIL FROM:<a@remote.test>\n");
+	expect_out(s, R_BARE_LF_CMD);
+	assert_null(s->tx);
+	feed(s, "RSET\rMAIL FROM:<a@remote.test>\r\n");
+	expect_out(s, R_BARE_CR_CMD);
+	assert_null(s->tx);
+	feed(s, "\n");
+	expect_out(s, R_BARE_LF_CMD);
+	feed(s, "QUIT\r\r\n");
+	expect_out(s, R_BARE_CR_CMD);
+	assert_int_equal(s->req, SMTP_REQ_NONE);
+	/* Split across feeds, CR and LF apart: still one good line. */
+	feed(s, "NOOP\r");
+	expect_out(s, "");
+	feed(s, "\n");
+	expect_out(s, R_OK);
+	feed(s, "MAIL FROM:<a@remote.test>\r\n");
+	expect_out(s, R_MAIL);
+	assert_non_null(s->tx);
+	assert_int_equal(s->state, SMTP_S_CMD);
+	smtp_session_free(s);
+}
+
+/* A bare LF in an AUTH response ends the exchange without a check. */
+static void
+test_bare_lf_in_auth_response_500(void **state)
+{
+	struct smtp_session *s = session_tls();
+
+	(void)state;
+	feed(s, "AUTH PLAIN\r\n");
+	expect_out(s, "334 \r\n");
+	feed(s, "AGJvYgBwdw==\n");
+	expect_out(s, R_BARE_LF_CMD);
+	assert_int_equal(s->req, SMTP_REQ_NONE);
+	assert_int_equal(s->state, SMTP_S_CMD);
+	feed(s, "NOOP\r\n");
+	expect_out(s, R_OK);
+	smtp_session_free(s);
+}
+
 /* Five unknown commands: the fifth 500 is followed by 421 4.7.0 and
  * CLOSE; pipelined input after it is not answered. */
 static void
@@ -1506,6 +1560,8 @@ main(void)
 		cmocka_unit_test(test_overlong_command_500_keeps_sync),
 		cmocka_unit_test(test_100k_command_in_pieces_single_500),
 		cmocka_unit_test(test_nul_in_command_500),
+		cmocka_unit_test(test_bare_lf_cr_in_command_500),
+		cmocka_unit_test(test_bare_lf_in_auth_response_500),
 		cmocka_unit_test(test_error_limit_421_close),
 		cmocka_unit_test(test_http_get_421_close),
 		cmocka_unit_test(test_data_improper_pipelining_554_close),
