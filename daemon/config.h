@@ -13,7 +13,8 @@
  * validate (a TLS file that cannot be read, for example) is never
  * published: the caller keeps the old one and logs the error text.
  *
- * Lookups (config_domain_is_local, config_account) are binary searches on
+ * Lookups (config_domain_is_local, config_account, config_aliases) are
+ * binary searches on
  * sorted arrays: O(log n), no locks, no allocation.  The enabled
  * acceptance/routing rules are compiled into c->rules (rules.h).
  */
@@ -47,6 +48,12 @@ struct config_account {
 	char *address;	/* lower-case */
 	char *hash;	/* crypt(3) string, NULL = cannot log in */
 	int enabled;
+};
+
+/* One target of an alias (postern.aliases row). */
+struct config_alias {
+	char *source;	/* lower-case "local@domain", or "@domain" */
+	char *target;	/* lower-case address */
 };
 
 struct config {
@@ -83,12 +90,17 @@ struct config {
 	/* cluster (migration 005) */
 	int node_timeout;	/* seconds */
 	int delivery_paused;	/* migration 006 */
+	/* aliases (migration 007) */
+	char recipient_delimiter[8];	/* "" = no extensions */
+	char admin_address[257];	/* "" = not set */
 	struct config_listener *listeners;
 	size_t nlisteners;
 	char **domains;		/* sorted, lower-case */
 	size_t ndomains;
 	struct config_account *accounts;	/* sorted by address */
 	size_t naccounts;
+	struct config_alias *aliases;	/* sorted by source, then target */
+	size_t naliases;
 	struct ruleset rules;	/* enabled rules in position order */
 };
 
@@ -121,7 +133,7 @@ void config_set_hostname(struct config *c, const char *v);
 int config_listener_build(struct config_listener *l,
     const struct config_listener_row *r, const char *dcert, const char *dkey,
     char *err, size_t errlen);
-/* Sorts domains and accounts for the look-ups below. */
+/* Sorts domains, accounts and aliases for the look-ups below. */
 void config_finish(struct config *c);
 /* 0 when the schema version v is recent enough, else -1 and why. */
 int config_check_schema(int v, char *err, size_t errlen);
@@ -133,6 +145,10 @@ int config_domain_is_local(const struct config *c, const char *domain);
 /* The account for a lower-case address, or NULL. */
 const struct config_account *config_account(const struct config *c,
     const char *address);
+/* The targets of alias source (lower-case "local@domain" or "@domain"):
+ * the first of *n consecutive rows, or NULL with *n 0. */
+const struct config_alias *config_aliases(const struct config *c,
+    const char *source, size_t *n);
 const struct config_listener *config_listener_find(const struct config *c,
     const char *address, int port);
 
