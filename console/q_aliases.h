@@ -3,7 +3,7 @@
  *
  * Reads the view postern.alias_list (one row per alias with its targets)
  * and settings.admin_address / recipient_delimiter; changes aliases only
- * with postern.add_alias and postern.remove_alias (migration 007), whose
+ * with postern.add_alias and postern.remove_alias (migration 008), whose
  * values the table's constraints check.  Running daemons pick changes up
  * through NOTIFY postern_config.
  *

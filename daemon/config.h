@@ -90,7 +90,7 @@ struct config {
 	/* cluster (migration 005) */
 	int node_timeout;	/* seconds */
 	int delivery_paused;	/* migration 006 */
-	/* aliases (migration 007) */
+	/* aliases (migration 008) */
 	char recipient_delimiter[8];	/* "" = no extensions */
 	char admin_address[257];	/* "" = not set */
 	struct config_listener *listeners;

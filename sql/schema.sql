@@ -1,6 +1,6 @@
 -- postern - the whole configuration and mail queue of the postern MTA.
 --
--- The current schema, version 7 (daemon/schema_version.h says the same;
+-- The current schema, version 8 (daemon/schema_version.h says the same;
 -- tests/integration/test_schema.py checks that they agree).  A new database
 -- loads this file and nothing else: scripts/db-load.sh runs it, in one
 -- transaction, when schema "postern" does not exist yet, so a failed load
@@ -48,7 +48,7 @@ COMMENT ON TABLE postern.schema_version IS
     'Version of this schema; one row.  The daemon refuses to start on a version it does not know.';
 COMMENT ON COLUMN postern.schema_version.version IS
     'Schema version number: 1 = sql/schema.sql, raised by each sql/migrations/NNN_*.sql to NNN.';
-INSERT INTO postern.schema_version (version) VALUES (7);
+INSERT INTO postern.schema_version (version) VALUES (8);
 ------------------------------------------------------------------------------
 -- Types
 ------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
--- postern migration 007: aliases, the recipient delimiter and the admin
+-- postern migration 008: aliases, the recipient delimiter and the admin
 -- address.
 --
--- Applied by scripts/db-load.sh to a database at schema version 6; one
--- transaction, ends with schema_version = 7.
+-- Applied by scripts/db-load.sh to a database at schema version 7; one
+-- transaction, ends with schema_version = 8.
 --
 --   * settings.recipient_delimiter ('+'): user+tag@domain reaches user@domain
 --   * settings.admin_address: where postmaster@ and abuse@ go
@@ -18,8 +18,8 @@ DECLARE
     v integer;
 BEGIN
     SELECT version INTO v FROM postern.schema_version FOR UPDATE;
-    IF v IS DISTINCT FROM 6 THEN
-        RAISE EXCEPTION '007_aliases.sql applies to schema version 6, the database is at version %', v;
+    IF v IS DISTINCT FROM 7 THEN
+        RAISE EXCEPTION '008_aliases.sql applies to schema version 7, the database is at version %', v;
     END IF;
 END $$;
 
@@ -181,5 +181,5 @@ END $$;
 COMMENT ON FUNCTION postern.set_admin_address(text) IS
     'Sets settings.admin_address and aliases postmaster@ and abuse@ of every local domain that has neither an alias nor an account of that name to it; returns how many aliases were added.  Later domains get theirs when added.';
 
-UPDATE postern.schema_version SET version = 7;
+UPDATE postern.schema_version SET version = 8;
 COMMIT;
