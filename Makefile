@@ -5,6 +5,7 @@
 #   make console    the same set-up, then postern-console on the local database
 #   make check      same set-up, then every test suite; ends "N passed, N failed"
 #   make psql       psql on the local database (reads stdin when not a tty)
+#   make passwd ADDRESS=a@b   set an account's password (asked, no echo)
 #   make bench      side-by-side benchmarks against a private Postfix
 #   make SANITIZER=address,undefined ...   sanitizer build (into build-san/)
 
@@ -40,7 +41,7 @@ ifneq ($(CONSOLE_SRCS),)
 PROGS += $(BUILD)/postern-console
 endif
 
-.PHONY: all deps setup run console check unit integration psql bench clean stop lint lint-db fuzz fuzz-build
+.PHONY: all deps setup run console check unit integration psql passwd bench clean stop lint lint-db fuzz fuzz-build
 all: $(PROGS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -81,6 +82,10 @@ check: deps
 
 psql:
 	@scripts/pg.sh psql
+
+# Sets an account's password, read from the terminal without echo (or stdin).
+passwd:
+	@scripts/postern-passwd "$(ADDRESS)"
 
 stop:
 	@scripts/pg.sh stop

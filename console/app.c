@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define APP_SCREENS 6
+#define APP_SCREENS 7
 #define APP_TICK_MS 500
 #define APP_LIVE_MS 1000
 #define APP_MSG_MAX 1024
@@ -29,8 +29,8 @@ static const struct scr_key app_keys[] = {
 	{ CRT_KEY_TAB, 0, 0, "Tab", NULL, NULL, "next screen", APP_NEXT },
 	{ CRT_KEY_BTAB, 0, 0, "Shift-Tab", NULL, NULL, "previous screen",
 	    APP_PREV },
-	{ '1', '6', 0, "1 .. 6", NULL, NULL, "go to screen 1 Rules, 2 Queue, "
-	    "3 Security, 4 Listeners, 5 Nodes, 6 Help", APP_GOTO },
+	{ '1', '7', 0, "1 .. 7", NULL, NULL, "go to screen 1 Rules, 2 Queue, "
+	    "3 Security, 4 Listeners, 5 Nodes, 6 Aliases, 7 Help", APP_GOTO },
 	{ CRT_KEY_F(1), '?', 0, "F1 ?", "F1", "Help", "this help", APP_HELP },
 	{ CRT_CTRL('l'), 0, 0, "Ctrl-L", NULL, NULL, "repaint the screen",
 	    APP_REPAINT },
@@ -79,6 +79,7 @@ app_new(struct db *db, const char *label)
 	a->screens[a->nscreens++] = scr_security_new();
 	a->screens[a->nscreens++] = scr_listeners_new();
 	a->screens[a->nscreens++] = scr_nodes_new();
+	a->screens[a->nscreens++] = scr_aliases_new();
 	a->screens[a->nscreens++] = scr_help_new();
 	a->msg_color = CRT_NORMAL;
 	return a;

@@ -1057,3 +1057,58 @@ model_pg_bool(const char *v)
 {
 	return v != NULL && (strcmp(v, "t") == 0 || strcmp(v, "true") == 0);
 }
+
+int
+model_targets_array(const char *in, char *dst, size_t n, char *err,
+    size_t errlen)
+{
+	size_t len = 0, tl;
+	const char *p = in, *t, *at;
+	int count = 0;
+
+	if (n < 3) {
+		snprintf(err, errlen, "targets: no room");
+		return -1;
+	}
+	dst[len++] = '{';
+	for (;;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		t = p;
+		while (*p != '\0' && *p != ' ' && *p != ',')
+			p++;
+		tl = (size_t)(p - t);
+		at = memchr(t, '@', tl);
+		if (at == NULL || at == t || at == t + tl - 1 ||
+		    strcspn(t, "\"{}\\'\t\r\n") < tl) {
+			snprintf(err, errlen, "target \"%.*s\" is not an address "
+			    "(local@domain)", (int)(tl > 64 ? 64 : tl), t);
+			return -1;
+		}
+		for (at = t; at < p; at++)
+			if ((unsigned char)*at < 0x21 || (unsigned char)*at > 0x7e) {
+				snprintf(err, errlen, "target \"%.*s\": only "
+				    "printable ASCII", (int)(tl > 64 ? 64 : tl),
+				    t);
+				return -1;
+			}
+		if (len + tl + 2 >= n) {
+			snprintf(err, errlen, "targets: too long");
+			return -1;
+		}
+		if (count > 0)
+			dst[len++] = ',';
+		memcpy(dst + len, t, tl);
+		len += tl;
+		count++;
+	}
+	if (count == 0) {
+		snprintf(err, errlen, "targets: give at least one address");
+		return -1;
+	}
+	dst[len++] = '}';
+	dst[len] = '\0';
+	return count;
+}

@@ -199,6 +199,17 @@ int model_lines_add(struct model_lines *l, const char *text);
 int model_lines_addf(struct model_lines *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- aliases ---- */
+
+/* Turns the targets typed in the alias form ("a@x.org, b@y.org c@z.org":
+ * separated by commas and/or spaces) into PostgreSQL array text
+ * "{a@x.org,b@y.org,c@z.org}" for postern.add_alias(source, VARIADIC
+ * targets).  Each target must hold an '@' with text on both sides and no
+ * control, quote, brace or backslash character.  Returns the number of
+ * targets (at least 1), or -1 with err set. */
+int model_targets_array(const char *in, char *dst, size_t n, char *err,
+    size_t errlen);
+
 /* "t" / "true" -> 1, else 0. */
 int model_pg_bool(const char *v);
 

@@ -69,6 +69,7 @@ struct screen *scr_queue_new(void);
 struct screen *scr_security_new(void);
 struct screen *scr_listeners_new(void);
 struct screen *scr_nodes_new(void);
+struct screen *scr_aliases_new(void);
 struct screen *scr_help_new(void);
 
 #endif

@@ -2,8 +2,9 @@
  * config.c - build and query the configuration snapshot.  See config.h.
  *
  * daemon/db_config.c reads the rows; this file turns them into a snapshot:
- * the default host name (fully qualified: see config.h), one TLS context per TLS listener, sorted domains
- * and accounts, the refcount.  The database already refused invalid values
+ * the default host name (fully qualified: see config.h), one TLS context
+ * per TLS listener, sorted domains, accounts and aliases, the refcount.
+ * The database already refused invalid values
  * through its constraints; what can only be checked here (files readable,
  * key matches certificate, cipher list known to wolfSSL) fails the whole
  * load with a message naming the listener and the field.
@@ -34,6 +35,15 @@ cmp_account(const void *a, const void *b)
 	    ((const struct config_account *)b)->address);
 }
 
+static int
+cmp_alias(const void *a, const void *b)
+{
+	const struct config_alias *x = a, *y = b;
+	int r = strcmp(x->source, y->source);
+
+	return r != 0 ? r : strcmp(x->target, y->target);
+}
+
 static void
 config_free(struct config *c)
 {
@@ -50,6 +60,11 @@ config_free(struct config *c)
 		free(c->accounts[i].hash);
 	}
 	free(c->accounts);
+	for (i = 0; i < c->naliases; i++) {
+		free(c->aliases[i].source);
+		free(c->aliases[i].target);
+	}
+	free(c->aliases);
 	rules_free(&c->rules);
 	free(c);
 }
@@ -176,6 +191,8 @@ config_finish(struct config *c)
 	if (c->naccounts > 0)
 		qsort(c->accounts, c->naccounts, sizeof(*c->accounts),
 		    cmp_account);
+	if (c->naliases > 0)
+		qsort(c->aliases, c->naliases, sizeof(*c->aliases), cmp_alias);
 }
 
 int
@@ -219,6 +236,27 @@ config_account(const struct config *c, const char *address)
 	key.address = (char *)address;
 	return bsearch(&key, c->accounts, c->naccounts, sizeof(key),
 	    cmp_account);
+}
+
+const struct config_alias *
+config_aliases(const struct config *c, const char *source, size_t *n)
+{
+	size_t lo = 0, hi = c->naliases, first;
+
+	*n = 0;
+	while (lo < hi) {	/* the first row with source >= the key */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(c->aliases[mid].source, source) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	while (lo < c->naliases && strcmp(c->aliases[lo].source, source) == 0)
+		lo++;
+	*n = lo - first;
+	return *n > 0 ? &c->aliases[first] : NULL;
 }
 
 const struct config_listener *

@@ -13,7 +13,8 @@
  * validate (a TLS file that cannot be read, for example) is never
  * published: the caller keeps the old one and logs the error text.
  *
- * Lookups (config_domain_is_local, config_account) are binary searches on
+ * Lookups (config_domain_is_local, config_account, config_aliases) are
+ * binary searches on
  * sorted arrays: O(log n), no locks, no allocation.  The enabled
  * acceptance/routing rules are compiled into c->rules (rules.h).
  */
@@ -54,6 +55,12 @@ struct config_account {
 	int enabled;
 };
 
+/* One target of an alias (postern.aliases row). */
+struct config_alias {
+	char *source;	/* lower-case "local@domain", or "@domain" */
+	char *target;	/* lower-case address */
+};
+
 struct config {
 	atomic_int refs;
 	uint64_t generation;
@@ -88,17 +95,22 @@ struct config {
 	/* cluster (migration 005) */
 	int node_timeout;	/* seconds */
 	int delivery_paused;	/* migration 006 */
-	/* protocol hardening (migration 008) */
+	/* protocol hardening (migration 009) */
 	int greet_pause_ms;	/* 0 = no greeting pause */
 	int greet_pass_ttl;	/* seconds */
 	int data_min_rate;	/* bytes/s during DATA, 0 = off */
 	int session_max_lifetime;	/* seconds */
+	/* aliases (migration 010) */
+	char recipient_delimiter[8];	/* "" = no extensions */
+	char admin_address[257];	/* "" = not set */
 	struct config_listener *listeners;
 	size_t nlisteners;
 	char **domains;		/* sorted, lower-case */
 	size_t ndomains;
 	struct config_account *accounts;	/* sorted by address */
 	size_t naccounts;
+	struct config_alias *aliases;	/* sorted by source, then target */
+	size_t naliases;
 	struct ruleset rules;	/* enabled rules in position order */
 };
 
@@ -136,7 +148,7 @@ void config_set_hostname(struct config *c, const char *v);
 int config_listener_build(struct config_listener *l,
     const struct config_listener_row *r, const char *dcert, const char *dkey,
     char *err, size_t errlen);
-/* Sorts domains and accounts for the look-ups below. */
+/* Sorts domains, accounts and aliases for the look-ups below. */
 void config_finish(struct config *c);
 /* 0 when the schema version v is recent enough, else -1 and why. */
 int config_check_schema(int v, char *err, size_t errlen);
@@ -148,6 +160,10 @@ int config_domain_is_local(const struct config *c, const char *domain);
 /* The account for a lower-case address, or NULL. */
 const struct config_account *config_account(const struct config *c,
     const char *address);
+/* The targets of alias source (lower-case "local@domain" or "@domain"):
+ * the first of *n consecutive rows, or NULL with *n 0. */
+const struct config_alias *config_aliases(const struct config *c,
+    const char *source, size_t *n);
 const struct config_listener *config_listener_find(const struct config *c,
     const char *address, int port);
 

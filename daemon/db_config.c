@@ -124,6 +124,11 @@ load_settings(struct config *c, PGconn *db, char *err, size_t errlen,
 	c->greet_pass_ttl = ival(r, 0, "greet_pass_ttl");
 	c->data_min_rate = ival(r, 0, "data_min_rate");
 	c->session_max_lifetime = ival(r, 0, "session_max_lifetime");
+	v = val(r, 0, "recipient_delimiter");
+	str_copy(c->recipient_delimiter, v ? v : "",
+	    sizeof(c->recipient_delimiter));
+	v = val(r, 0, "admin_address");
+	str_copy(c->admin_address, v ? v : "", sizeof(c->admin_address));
 	v = val(r, 0, "bounce_sender_name");
 	str_copy(c->bounce_sender_name, v ? v : "MAILER-DAEMON",
 	    sizeof(c->bounce_sender_name));
@@ -214,6 +219,27 @@ load_accounts(struct config *c, PGconn *db, char *err, size_t errlen)
 		a->hash = PQgetisnull(r, i, 1) ? NULL :
 		    xstrdup(PQgetvalue(r, i, 1));
 		a->enabled = PQgetvalue(r, i, 2)[0] == 't';
+	}
+	PQclear(r);
+	return 0;
+}
+
+static int
+load_aliases(struct config *c, PGconn *db, char *err, size_t errlen)
+{
+	PGresult *r = query(db, "SELECT lower(source), lower(target)"
+	    " FROM postern.aliases", 0, NULL, err, errlen);
+	int i, n;
+
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	c->aliases = xcalloc((size_t)n + 1, sizeof(*c->aliases));
+	for (i = 0; i < n; i++) {
+		struct config_alias *a = &c->aliases[c->naliases++];
+
+		a->source = xstrdup(PQgetvalue(r, i, 0));
+		a->target = xstrdup(PQgetvalue(r, i, 1));
 	}
 	PQclear(r);
 	return 0;
@@ -344,6 +370,7 @@ db_config_load(struct db *d, const char *node, uint64_t generation,
 	    load_listeners(c, db, node, settings, err, errlen) == -1 ||
 	    load_domains(c, db, err, errlen) == -1 ||
 	    load_accounts(c, db, err, errlen) == -1 ||
+	    load_aliases(c, db, err, errlen) == -1 ||
 	    load_rules(c, db, err, errlen) == -1)
 		goto out;
 	config_finish(c);

@@ -3,7 +3,7 @@
  * statement module of the snapshot; config.h builds and holds it).
  *
  * One load is one REPEATABLE READ READ ONLY transaction: schema version,
- * settings, this node's enabled listeners, domains, accounts and the
+ * settings, this node's enabled listeners, domains, accounts, aliases and the
  * enabled rules with their conditions and actions, so the snapshot is
  * consistent.  Blocking; runs on the control thread (and in --explain).
  */

@@ -92,12 +92,20 @@ static enum smtp_result
 stage(const struct config *c, enum smtp_stage st, const struct smtp_facts *f,
     const char *dflt, struct policy_decision *d)
 {
+	size_t i;
+
 	policy_decide(c, st, f, d, trace, NULL);
 	if (d->by == POLICY_BY_BUILTIN)
 		printf("  => %d %s %s   (built-in policy)\n", d->reply.code,
 		    d->reply.ecode, d->reply.text);
 	else
 		print_reply(&d->rules, dflt);
+	for (i = 0; i < d->ntargets; i++)
+		if (d->ntargets > 1 ||
+		    strcmp(d->targets[i].addr.addr, f->rcpt->addr) != 0)
+			printf("  => stored as <%s> (alias expansion)\n",
+			    d->targets[i].addr.addr);
+	policy_decision_free(d);
 	return d->result;
 }
 

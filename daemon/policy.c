@@ -3,7 +3,9 @@
  *
  * policy_decide() builds the rules' view of the transaction (struct
  * rules_ctx) from the session's facts, evaluates the rules at the stage and
- * adds the built-in policy.  At DATA the rules see every accepted
+ * adds the built-in policy.  At RCPT a local recipient is expanded through
+ * the aliases (alias.h) into the recipients to store, each with the route
+ * the rules decide for it.  At DATA the rules see every accepted
  * recipient: the array is allocated for the message (bounded by
  * max_recipients), not cut at a fixed size.
  */
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon/alias.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
@@ -36,20 +39,28 @@ authenticated(const struct smtp_facts *f)
 }
 
 /*
- * Alias ownership: 1 when the sender address is an alias that points to
- * the authenticated user.  The alias table (postern.aliases) is not part
- * of the snapshot yet, so no alias is owned; this is the one place that
- * plugs it in.  Both addresses as given (the caller compares
- * case-insensitively).
+ * Alias ownership: 1 when mail to the sender address reaches the
+ * authenticated user through the aliases, walked exactly as RCPT walks
+ * them (alias_reaches): an alias pointing to the user, user+tag, and a
+ * catch-all whose targets include the user (for the domain's addresses
+ * that have no account or alias of their own).  Only local domains have
+ * aliases.
  */
 int
 policy_sender_alias_owned(const struct config *c, const char *user,
     const char *sender)
 {
-	(void)c;
-	(void)user;
-	(void)sender;
-	return 0;
+	char ls[ADDR_MAX + 1], lu[ADDR_MAX + 1];
+	const char *at;
+
+	str_copy(ls, sender, sizeof(ls));
+	str_lower(ls);
+	at = strrchr(ls, '@');
+	if (at == NULL || !config_domain_is_local(c, at + 1))
+		return 0;
+	str_copy(lu, user, sizeof(lu));
+	str_lower(lu);
+	return alias_reaches(c, ls, lu);
 }
 
 /* MAIL FROM by an authenticated user: the null sender (bounces), the
@@ -142,28 +153,98 @@ rules_stage_of(enum smtp_stage stage)
 	fatalx("policy: bad stage %d", (int)stage);
 }
 
-/* The built-in policy at RCPT, after the rules did not refuse. */
+/* The route the rules decide for an alias target (their refusals are not
+ * asked: the admin's alias chose the target, not the client). */
+static void
+target_route(const struct config *c, const struct smtp_facts *f,
+    const struct addr *t, struct route *out)
+{
+	struct rules_result res;
+	struct rules_ctx x;
+
+	base_ctx(c, f, &x);
+	rcpt_fill(c, t, &x.rcpt);
+	rules_eval(&c->rules, RULES_RCPT, &x, &res, NULL, NULL);
+	*out = res.route;
+}
+
+/* The refusal for a failed expansion.  The reply names only the address
+ * the client gave; the log names where in the aliases it failed. */
+static void
+expansion_refused(struct policy_decision *d, const struct addr *rcpt,
+    const struct alias_result *ar)
+{
+	const char *a = rcpt->addr;
+
+	switch (ar->status) {
+	case ALIAS_UNKNOWN:
+		builtin_reply(d, 550, "5.1.1", a, "Recipient address rejected: "
+		    "User unknown in local recipient table");
+		if (strcasecmp(ar->where, a) != 0)
+			log_warnx("alias: <%s> reaches <%s>, which is neither "
+			    "an enabled account nor an alias", a, ar->where);
+		return;
+	case ALIAS_LOOP:
+	case ALIAS_TOO_DEEP:
+		builtin_reply(d, 451, "4.4.6", a, "Alias loop or more than 8 "
+		    "alias levels (configuration error), try again later");
+		log_warnx("alias: <%s>: %s at <%s>", a, ar->status ==
+		    ALIAS_LOOP ? "loop" : "more than 8 levels", ar->where);
+		break;
+	case ALIAS_TOO_MANY:
+		builtin_reply(d, 452, "4.5.3", a, "Too many recipients after "
+		    "alias expansion");
+		break;
+	case ALIAS_BAD_TARGET:
+	case ALIAS_OK:
+		builtin_reply(d, 451, "4.3.0", a, "Alias configuration error, "
+		    "try again later");
+		log_warnx("alias: <%s>: target <%s> is not an address", a,
+		    ar->where);
+		break;
+	}
+	d->result = SMTP_TEMPFAIL;
+}
+
+/* The built-in policy at RCPT, after the rules did not refuse: a local
+ * recipient is expanded (alias.h) into d->targets; any other needs an
+ * authenticated session or an "accept" rule to be relayed. */
 static void
 builtin_rcpt(const struct config *c, const struct smtp_facts *f,
     const struct rules_rcpt *rr, struct policy_decision *d)
 {
-	const struct config_account *a;
-	char lower[ADDR_MAX + 1];
+	struct alias_result ar;
+	size_t i;
 
-	if (f->rcpt->domain[0] == '\0')
-		return;		/* <postmaster> */
-	if (rr->local) {
-		str_copy(lower, f->rcpt->addr, sizeof(lower));
-		str_lower(lower);
-		a = config_account(c, lower);
-		if (a == NULL || !a->enabled)
-			builtin_reply(d, 550, "5.1.1", f->rcpt->addr, "Recipient "
-			    "address rejected: User unknown in local recipient "
-			    "table");
-	} else if (!authenticated(f) && !d->rules.relay_allow) {
-		builtin_reply(d, 554, "5.7.1", f->rcpt->addr,
-		    "Relay access denied");
+	if (!rr->local) {
+		if (!authenticated(f) && !d->rules.relay_allow) {
+			builtin_reply(d, 554, "5.7.1", f->rcpt->addr,
+			    "Relay access denied");
+			return;
+		}
+		d->targets = xcalloc(1, sizeof(*d->targets));
+		d->targets[0].addr = *f->rcpt;
+		d->targets[0].route = d->rules.route;
+		d->ntargets = 1;
+		return;
 	}
+	if (alias_expand(c, f->rcpt, c->max_recipients > 0 ?
+	    c->max_recipients : 1, &ar) != ALIAS_OK) {
+		expansion_refused(d, f->rcpt, &ar);
+		free(ar.targets);
+		return;
+	}
+	d->targets = xcalloc(ar.n, sizeof(*d->targets));
+	d->ntargets = ar.n;
+	for (i = 0; i < ar.n; i++) {
+		d->targets[i].addr = ar.targets[i];
+		if (strcmp(ar.targets[i].addr, f->rcpt->addr) == 0)
+			d->targets[i].route = d->rules.route;
+		else
+			target_route(c, f, &ar.targets[i],
+			    &d->targets[i].route);
+	}
+	free(ar.targets);
 }
 
 enum smtp_result
@@ -212,6 +293,14 @@ policy_decide(const struct config *c, enum smtp_stage stage,
 	return d->result;
 }
 
+void
+policy_decision_free(struct policy_decision *d)
+{
+	free(d->targets);
+	d->targets = NULL;
+	d->ntargets = 0;
+}
+
 unsigned
 policy_auth_offered(const struct config *c, const struct smtp_facts *f,
     int tls, rules_trace_fn trace, void *targ)
@@ -236,11 +325,15 @@ policy_check(void *arg, enum smtp_stage stage, const struct smtp_facts *f,
 	size_t h;
 
 	if (policy_decide(c, stage, f, &d, NULL, NULL) != SMTP_OK) {
+		policy_decision_free(&d);
 		v->reply = d.reply;
 		return d.result;
 	}
-	if (stage == SMTP_STAGE_RCPT)
+	if (stage == SMTP_STAGE_RCPT) {
 		v->route = d.rules.route;
+		v->targets = d.targets;	/* the session's now */
+		v->ntargets = d.ntargets;
+	}
 	if (stage == SMTP_STAGE_DATA && v->headers != NULL)
 		for (h = 0; h < d.rules.nheaders; h++)
 			buf_printf(v->headers, "%s: %s\r\n",

@@ -15,14 +15,19 @@
  *         address (case-insensitive), an alias pointing to it
  *         (policy_sender_alias_owned) or one a matching sender_allow rule
  *         allows; else 553 5.7.1 not owned by user.
- *   RCPT: a rule's reject/tempfail wins; "<postmaster>" is always
- *         accepted (RFC 5321 4.5.1); otherwise a recipient in a local
- *         domain needs an enabled account (550 5.1.1 user unknown); any
- *         other recipient needs an authenticated session or a matching
+ *   RCPT: a rule's reject/tempfail wins; "<postmaster>" and
+ *         postmaster@<local domain> (any case) are always accepted (RFC
+ *         5321 4.5.1); otherwise a recipient in a local domain is
+ *         expanded through the aliases (alias.h: alias, account,
+ *         user+tag, catch-all) into the recipients to store: none found
+ *         is 550 5.1.1 user unknown, a loop or more than 8 levels 451
+ *         4.4.6, more than max_recipients targets 452 4.5.3.  A remote
+ *         alias target is relayed (the alias grants it).  Any other
+ *         recipient needs an authenticated session or a matching
  *         relay_allow rule (else 554 5.7.1 relay access denied).  A reply
- *         accept never grants relaying.  The route (relay host, port, TLS
- *         mode, TLS versions) decided by the rules is stored with the
- *         recipient.
+ *         accept never grants relaying.  Each stored recipient has the
+ *         route (relay host, port, TLS mode, TLS versions) the rules
+ *         decide for it.
  *   CONNECT, EHLO, DATA: a rule's reject/tempfail refuses; rules'
  *         add_header actions add headers at DATA.  At DATA the rules see
  *         every accepted recipient.
@@ -45,6 +50,10 @@ struct policy_decision {
 	struct smtp_reply reply;	/* result != OK: the reply */
 	enum policy_by by;
 	struct rules_result rules;	/* what the rules decided */
+	/* RCPT accepted: the recipients to store, each with its route
+	 * (xcalloc'd; policy_decision_free). */
+	struct store_rcpt *targets;
+	size_t ntargets;
 };
 
 /* The decision at a stage.  f->rcpt is the candidate at RCPT; f->rcpts
@@ -53,6 +62,8 @@ struct policy_decision {
 enum smtp_result policy_decide(const struct config *c, enum smtp_stage stage,
     const struct smtp_facts *f, struct policy_decision *d,
     rules_trace_fn trace, void *targ);
+/* Frees d->targets. */
+void policy_decision_free(struct policy_decision *d);
 /* AUTH_MECH_* offered to f if it were (tls 1) or were not (tls 0) under
  * TLS. */
 unsigned policy_auth_offered(const struct config *c,

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/log.h"
 #include "daemon/util.h"
@@ -290,6 +291,35 @@ cmd_mail(struct smtp_session *s, char *arg)
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
+/* 1 if the transaction already stores a (case-insensitively). */
+static int
+tx_has_rcpt(const struct smtp_tx *tx, const struct addr *a)
+{
+	unsigned i;
+
+	for (i = 0; i < tx->nrcpts; i++)
+		if (strcasecmp(tx->rcpts[i].addr.addr, a->addr) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+tx_add_rcpt(struct smtp_tx *tx, const struct store_rcpt *rc)
+{
+	if (tx->nrcpts == tx->cap_rcpts) {
+		tx->cap_rcpts = tx->cap_rcpts ? tx->cap_rcpts * 2 : 4;
+		tx->rcpts = xrealloc(tx->rcpts,
+		    tx->cap_rcpts * sizeof(*tx->rcpts));
+	}
+	tx->rcpts[tx->nrcpts++] = *rc;
+}
+
+/*
+ * Policy may answer with the recipients to store (v.targets: alias
+ * expansion); else the recipient the client gave is stored.  Recipients
+ * already in the transaction are stored once; the total stays within
+ * max_recipients (452 4.5.3, nothing of this RCPT stored).
+ */
 static void
 cmd_rcpt(struct smtp_session *s, char *arg)
 {
@@ -297,6 +327,7 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 	struct store_rcpt rc;
 	const char *params;
 	enum smtp_result res;
+	size_t i, n, fresh = 0;
 
 	if (s->tx == NULL) {
 		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
@@ -317,6 +348,7 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 	}
 	res = smtp_policy(s, SMTP_STAGE_RCPT, &rc.addr, NULL, &v);
 	if (res != SMTP_OK) {
+		free(v.targets);
 		if (v.reply.code == 0) {
 			if (res == SMTP_TEMPFAIL)
 				smtp_reply(s, 451, "4.3.0",
@@ -330,12 +362,24 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		return;
 	}
 	rc.route = v.route;
-	if (s->tx->nrcpts == s->tx->cap_rcpts) {
-		s->tx->cap_rcpts = s->tx->cap_rcpts ? s->tx->cap_rcpts * 2 : 4;
-		s->tx->rcpts = xrealloc(s->tx->rcpts,
-		    s->tx->cap_rcpts * sizeof(*s->tx->rcpts));
+	n = v.targets != NULL ? v.ntargets : 1;
+	for (i = 0; i < n; i++)
+		if (!tx_has_rcpt(s->tx, v.targets != NULL ?
+		    &v.targets[i].addr : &rc.addr))
+			fresh++;
+	if (s->tx->nrcpts + fresh > s->p.max_rcpts) {
+		free(v.targets);
+		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
 	}
-	s->tx->rcpts[s->tx->nrcpts++] = rc;
+	for (i = 0; i < n; i++) {
+		const struct store_rcpt *t = v.targets != NULL ?
+		    &v.targets[i] : &rc;
+
+		if (!tx_has_rcpt(s->tx, &t->addr))
+			tx_add_rcpt(s->tx, t);
+	}
+	free(v.targets);
 	if (v.reply.code != 0)
 		smtp_reply_r(s, &v.reply);
 	else

@@ -121,6 +121,11 @@ struct smtp_facts {
 struct smtp_verdict {
 	struct smtp_reply reply;	/* code 0: the session's default */
 	struct route route;	/* RCPT: stored with the recipient */
+	/* RCPT: when non-NULL, the recipients to store instead of the one the
+	 * client gave (alias expansion), each with its route; allocated by
+	 * the hook with malloc, freed by the session. */
+	struct store_rcpt *targets;
+	size_t ntargets;
 	struct buf *headers;	/* DATA: header lines (CRLF-ended) to add */
 };
 

@@ -9,7 +9,13 @@
 #      127.0.0.1:2525/2587/2465
 #   3. if settings.tls_cert_file is NULL, make a self-signed certificate in
 #      var/tls/ and point settings at it
-#   4. write the bootstrap file var/postern.conf if missing
+#   4. local delivery into var/mail
+#   5. if settings.admin_address is NULL: the admin's local account
+#      ($POSTERN_ADMIN_ADDRESS, default admin@localhost; its domain becomes
+#      local) and postern.set_admin_address(), which aliases postmaster@ and
+#      abuse@ of every local domain to it (later domains get theirs when
+#      added); set its password with `make passwd ADDRESS=...`
+#   6. write the bootstrap file var/postern.conf if missing
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -64,6 +70,20 @@ if [ "$mail_set" != t ]; then
     psql_postern -v root="$ROOT/var/mail" <<'SQL'
 UPDATE postern.settings SET maildir_root = :'root';
 SQL
+fi
+
+# The admin's mailbox: postmaster@ and abuse@ of every local domain.
+admin_set=$(psql_postern -tAc "SELECT admin_address IS NOT NULL FROM postern.settings")
+if [ "$admin_set" != t ]; then
+    admin=${POSTERN_ADMIN_ADDRESS:-admin@localhost}
+    psql_postern -v admin="$admin" >/dev/null <<'SQL'
+SELECT postern.add_domain(split_part(:'admin', '@', 2));
+SELECT postern.add_account(:'admin')
+ WHERE NOT EXISTS (SELECT 1 FROM postern.accounts WHERE address = lower(btrim(:'admin')));
+SELECT postern.set_admin_address(:'admin');
+SQL
+    echo "postern: postmaster@ and abuse@ of every local domain go to $admin" \
+         "(set its password with: make passwd ADDRESS=$admin)"
 fi
 
 CONF="$ROOT/var/postern.conf"

@@ -252,3 +252,48 @@ def test_console_rejected_rule_edit(env):
         c.wait("cancelled, nothing changed")
         c.quit()
     check(rule_names() == names, "rules changed: %r" % rule_names())
+
+
+def test_console_aliases(env):
+    src = "zz-console@example.test"
+    try:
+        with Console(env) as c:
+            c.keys("6")
+            c.wait("Targets (* = remote")
+            c.keys("F2")
+            c.wait("Add alias")
+            c.type(src)
+            c.keys("Down")
+            c.type("alice@example.test, friend@far.test")
+            c.keys("Enter")
+            c.wait("alias %s saved" % src)
+            rows = sql("SELECT target FROM postern.aliases WHERE source = %s ORDER BY target" % q(src))
+            check(rows == [["alice@example.test"], ["friend@far.test"]], "aliases after add: %r" % rows)
+            c.wait("* alice@example.test, friend@far.test")
+            # A target that is not an address is refused in the form.
+            c.keys("End", "e")
+            c.wait("Edit alias")
+            c.keys("Down", "C-u")
+            c.type("nobody")
+            c.keys("Enter")
+            c.wait('target "nobody" is not an address')
+            c.keys("Escape")
+            c.wait("cancelled, nothing changed")
+            # Replace the targets.
+            c.keys("End", "e")
+            c.wait("Edit alias")
+            c.keys("Down", "C-u")
+            c.type("bob@example.test")
+            c.keys("Enter")
+            c.wait("alias %s saved" % src)
+            rows = sql("SELECT target FROM postern.aliases WHERE source = %s" % q(src))
+            check(rows == [["bob@example.test"]], "aliases after edit: %r" % rows)
+            c.keys("End", "d")
+            c.wait("Delete alias %s" % src)
+            c.keys("y")
+            c.wait("alias %s deleted" % src)
+            check(sql_value("SELECT count(*) FROM postern.aliases WHERE source = %s" % q(src)) == "0",
+                  "alias not deleted")
+            c.quit()
+    finally:
+        sql("DELETE FROM postern.aliases WHERE source = %s" % q(src))

@@ -487,6 +487,50 @@ test_lines(void **state)
 	free(l);
 }
 
+/* The alias form's targets become array text; anything that would need
+ * quoting in it, or is not local@domain, is refused. */
+static void
+test_targets_array(void **state)
+{
+	static const struct {
+		const char *in, *want;	/* want NULL: refused */
+		int n;
+	} cases[] = {
+		{ "a@x.org", "{a@x.org}", 1 },
+		{ " a@x.org,b@y.org  c@z.org ,", "{a@x.org,b@y.org,c@z.org}", 3 },
+		{ "", NULL, 0 },
+		{ " , ", NULL, 0 },
+		{ "alice", NULL, 0 },
+		{ "@x.org", NULL, 0 },
+		{ "a@", NULL, 0 },
+		{ "a@x.org b\"@y.org", NULL, 0 },
+		{ "a}@x.org", NULL, 0 },
+		{ "a{@x.org", NULL, 0 },
+		{ "a\\@x.org", NULL, 0 },
+		{ "a\t@x.org", NULL, 0 },
+		{ "a\xc3\xa9@x.org", NULL, 0 },
+	};
+	char dst[64], err[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = model_targets_array(cases[i].in, dst, sizeof(dst), err,
+		    sizeof(err));
+
+		if (cases[i].want == NULL) {
+			assert_int_equal(r, -1);
+			assert_true(err[0] != '\0');
+		} else {
+			assert_int_equal(r, cases[i].n);
+			assert_string_equal(dst, cases[i].want);
+		}
+	}
+	/* Too long for dst: refused, not cut. */
+	assert_int_equal(model_targets_array("aaaaaaaaaa@x.org bbbbbbbbbb@x.org "
+	    "cccccccccc@x.org dddddddddd@x.org", dst, 40, err, sizeof(err)), -1);
+}
+
 static void
 test_sql_bounds(void **state)
 {
@@ -529,6 +573,7 @@ main(void)
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_sql_bounds),
+		cmocka_unit_test(test_targets_array),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,6 +86,7 @@ rcpt(const struct config *c, struct smtp_facts *f, const char *to,
 	mkaddr(&a, to);
 	f->rcpt = &a;
 	policy_decide(c, SMTP_STAGE_RCPT, f, d, NULL, NULL);
+	policy_decision_free(d);
 	f->rcpt = NULL;
 	return d->result;
 }
@@ -225,6 +226,11 @@ test_hooks(void **state)
 	assert_int_equal(v.route.tls, RELAY_TLS_IMPLICIT);
 	assert_int_equal(v.route.verify, RELAY_VERIFY_YES);
 	assert_int_equal(v.route.versions, TLS_VERSIONS_12 | TLS_VERSIONS_13);
+	/* The recipient to store, with the same route. */
+	assert_int_equal(v.ntargets, 1);
+	assert_string_equal(v.targets[0].addr.addr, "alice@local.test");
+	assert_string_equal(v.targets[0].route.host, "smart.test");
+	free(v.targets);
 	f.rcpt = NULL;
 	f.rcpts = &one;
 	f.nrcpts = 1;

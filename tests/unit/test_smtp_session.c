@@ -64,6 +64,7 @@ struct fake {
 	size_t data_nrcpts;	/* recipients the DATA check saw */
 	const char *data_header;	/* added by the DATA check */
 	unsigned max_rcpts;	/* session_new_ex: 0 = 3 */
+	size_t team_size;	/* targets of team@local.test (at most 4) */
 };
 
 static struct fake fake;
@@ -98,6 +99,20 @@ fake_check(void *arg, enum smtp_stage stage, const struct smtp_facts *facts,
 	llen = at ? (size_t)(at - rcpt->addr) : strlen(rcpt->addr);
 
 	f->rcpt_calls++;
+	if (strcasecmp(rcpt->addr, "team@local.test") == 0) {
+		/* An alias: the recipients to store, as policy expands them. */
+		static const char *const t[] = { "alice@local.test",
+		    "bob@local.test", "x@far.test", "y@far.test" };
+		size_t i;
+
+		v->ntargets = f->team_size;
+		v->targets = calloc(v->ntargets, sizeof(*v->targets));
+		assert_non_null(v->targets);
+		for (i = 0; i < v->ntargets; i++)
+			assert_int_equal(addr_parse_mailbox(t[i], strlen(t[i]),
+			    &v->targets[i].addr), 0);
+		return SMTP_OK;
+	}
 	if (strcmp(rcpt->domain, "local.test") == 0) {
 		if ((llen == 5 && strncasecmp(rcpt->addr, "alice", 5) == 0) ||
 		    (llen == 3 && strncasecmp(rcpt->addr, "bob", 3) == 0))
@@ -904,15 +919,60 @@ test_too_many_recipients_452(void **state)
 	struct smtp_session *s = session_ehlo();
 
 	(void)state;
+	fake.open_relay = 1;
 	feed(s, "MAIL FROM:<a@remote.test>\r\n"
 	    "RCPT TO:<alice@local.test>\r\n"
 	    "RCPT TO:<bob@local.test>\r\n"
-	    "RCPT TO:<Alice@local.test>\r\n"
-	    "RCPT TO:<bob@local.test>\r\n");
+	    "RCPT TO:<c@far.test>\r\n"
+	    "RCPT TO:<d@far.test>\r\n");
 	expect_out(s, R_MAIL R_RCPT R_RCPT R_RCPT
 	    "452 4.5.3 Error: too many recipients\r\n");
 	assert_int_equal(s->tx->nrcpts, 3);
 	assert_int_equal(fake.rcpt_calls, 3);
+	smtp_session_free(s);
+}
+
+/* A recipient given twice (in any case) is stored once. */
+static void
+test_duplicate_recipient_stored_once(void **state)
+{
+	struct smtp_session *s = session_ehlo();
+
+	(void)state;
+	feed(s, "MAIL FROM:<a@remote.test>\r\n"
+	    "RCPT TO:<alice@local.test>\r\n"
+	    "RCPT TO:<ALICE@local.test>\r\n"
+	    "RCPT TO:<bob@local.test>\r\n");
+	expect_out(s, R_MAIL R_RCPT R_RCPT R_RCPT);
+	assert_int_equal(s->tx->nrcpts, 2);
+	smtp_session_free(s);
+}
+
+/* Policy's expansion is stored instead of the alias; targets already
+ * stored are not stored again; the total stays within max_rcpts, else
+ * 452 and nothing of that RCPT is stored. */
+static void
+test_rcpt_expansion(void **state)
+{
+	struct smtp_session *s = session_ehlo();
+
+	(void)state;
+	fake.team_size = 3;
+	feed(s, "MAIL FROM:<a@remote.test>\r\n"
+	    "RCPT TO:<bob@local.test>\r\n"
+	    "RCPT TO:<team@local.test>\r\n");
+	expect_out(s, R_MAIL R_RCPT R_RCPT);
+	assert_int_equal(s->tx->nrcpts, 3);
+	assert_string_equal(s->tx->rcpts[0].addr.addr, "bob@local.test");
+	assert_string_equal(s->tx->rcpts[1].addr.addr, "alice@local.test");
+	assert_string_equal(s->tx->rcpts[2].addr.addr, "x@far.test");
+	feed(s, "RSET\r\nMAIL FROM:<a@remote.test>\r\n"
+	    "RCPT TO:<alice@local.test>\r\n");
+	expect_out(s, R_OK R_MAIL R_RCPT);
+	fake.team_size = 4;
+	feed(s, "RCPT TO:<team@local.test>\r\n");
+	expect_out(s, "452 4.5.3 Error: too many recipients\r\n");
+	assert_int_equal(s->tx->nrcpts, 1);
 	smtp_session_free(s);
 }
 
@@ -1554,6 +1614,8 @@ main(void)
 		cmocka_unit_test(test_data_too_big_552),
 		cmocka_unit_test(test_mail_size_too_big_552),
 		cmocka_unit_test(test_too_many_recipients_452),
+		cmocka_unit_test(test_duplicate_recipient_stored_once),
+		cmocka_unit_test(test_rcpt_expansion),
 		cmocka_unit_test(test_unknown_local_user_550),
 		cmocka_unit_test(test_relay_unauthenticated_554),
 		cmocka_unit_test(test_resume_store_results),
