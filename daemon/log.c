@@ -156,7 +156,10 @@ log_escape(char *out, size_t outlen, const char *s, size_t n)
 		if (c == '\\' || c == '"') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
-		} else if (c >= 0x20 && c < 0x7f) {
+		} else if (c >= 0x20 && c < 0x7f && c != '<' && c != '>') {
+			/* < and > are escaped too: an address field is
+			 * written as to=<...>, and a quoted local part must
+			 * not be able to end it early and forge fields. */
 			out[o++] = (char)c;
 		} else {
 			out[o++] = '\\';

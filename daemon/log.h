@@ -7,7 +7,8 @@
  * and go to stderr (the terminal under `make run`, the journal under
  * systemd) with one write(2) per line, so lines from several threads never
  * interleave.  log_escape() makes client-supplied text safe to log:
- * printable ASCII only, quotes and backslashes escaped, truncated.
+ * printable ASCII only, quotes and backslashes escaped, < and > written
+ * as \x3c and \x3e (so to=<...> cannot be closed early), truncated.
  * Severities: log_info (normal events), log_warnx (problem, no errno),
  * log_warn (appends strerror(errno)), log_fatal (environment broken: exits
  * with EX_* code).  Passwords and AUTH payloads are never passed here.
