@@ -400,7 +400,17 @@ regex_too_costly(const char *re)
 		int quant = 0;
 
 		if (in_bracket) {
-			if (ch == ']' && i > 0 && re[i - 1] != '[')
+			/* [:class:], [.coll.] and [=equiv=] inside a bracket
+			 * end at their own ":]" (".]", "=]"). */
+			if (ch == '[' && i + 1 < n && (re[i + 1] == ':' ||
+			    re[i + 1] == '.' || re[i + 1] == '=')) {
+				char close[3] = { re[i + 1], ']', '\0' };
+				const char *end = strstr(re + i + 2, close);
+
+				if (end == NULL)
+					return "an unterminated bracket expression";
+				i = (size_t)(end - re) + 1;
+			} else if (ch == ']')
 				in_bracket = 0;
 			prev_quant = 0;
 			continue;

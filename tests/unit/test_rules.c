@@ -2017,6 +2017,9 @@ test_regex_cost_limits(void **state)
 		{ "a*{3}", "quantifier applied to a quantifier" },
 		{ "(a{200}){200}", "counted repetition above 64" },
 		{ "a{1,65}", "counted repetition above 64" },
+		{ "[[]a+++", "quantifier applied to a quantifier" },
+		{ "[[:alpha:]]+@x", NULL },
+		{ "[[:alpha:]]++", "quantifier applied to a quantifier" },
 	};
 	size_t i;
 
