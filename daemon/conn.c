@@ -56,12 +56,6 @@
 enum step { STEP_CONTINUE, STEP_RETURN };
 
 static uint64_t
-session_id(void)
-{
-	return queue_id_new();
-}
-
-static uint64_t
 hook_new_id(void *arg)
 {
 	(void)arg;
@@ -212,7 +206,7 @@ conn_start(struct conn *c)
 	h.new_id = hook_new_id;
 	h.auth_current = hook_auth_current;
 	h.auth_arg = c;
-	c->s = smtp_session_new(&p, &h, session_id(), c->peer, 0);
+	c->s = smtp_session_new(&p, &h, queue_id_new(), c->peer, 0);
 	log_info("%016" PRIx64 " smtp connect client=%s:%d listener=%s",
 	    smtp_session_id(c->s), c->peer, c->peer_port, c->lcfg->name);
 	if (c->lcfg->mode == LISTENER_IMPLICIT) {

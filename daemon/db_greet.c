@@ -18,7 +18,9 @@
 #define GREET_LOAD_MAX "100000"
 
 static const struct db_stmt greet_stmts[] = {
-	{ "greet_pass", "SELECT postern.greet_pass($1::inet)", 1 },
+	/* One round trip per batch of passes, not one per address. */
+	{ "greet_pass", "SELECT postern.greet_pass(a) FROM "
+	    "unnest($1::inet[]) AS a", 1 },
 	{ "greet_load", "SELECT host(client_addr), (extract(epoch FROM "
 	    "passed_at - now()) * 1000)::bigint + $2::bigint * 1000 "
 	    "FROM postern.greet_passed WHERE passed_at > now() - "
@@ -62,22 +64,29 @@ int
 db_greet_sync(struct db *d, int lookback_s, int ttl_s)
 {
 	char batch[64][GREET_ADDR_MAX], lb[16], ttl[16];
+	char arr[64 * (GREET_ADDR_MAX + 3) + 3];
 	const char *params[2];
 	PGresult *r;
-	size_t n, i;
+	size_t n, i, o;
 	int64_t now;
 	int row;
 
 	if (db_get(d) == NULL)
 		return -1;
-	/* Bounded: GREET_PENDING / 64 rounds at most. */
+	/* Bounded: GREET_PENDING / 64 rounds at most.  Addresses are inet
+	 * text (digits, hex, '.', ':'), quoted as array elements anyway. */
 	while ((n = greet_take_pending(batch, 64)) > 0) {
-		for (i = 0; i < n; i++) {
-			params[0] = batch[i];
-			if (done(db_exec_prepared(d, "greet_pass", 1, params),
-			    PGRES_TUPLES_OK, "recording a pass") == -1)
-				return -1;
-		}
+		o = 0;
+		arr[o++] = '{';
+		for (i = 0; i < n; i++)
+			o += (size_t)snprintf(arr + o, sizeof(arr) - o, "%s\"%s\"",
+			    i > 0 ? "," : "", batch[i]);
+		arr[o++] = '}';
+		arr[o] = '\0';
+		params[0] = arr;
+		if (done(db_exec_prepared(d, "greet_pass", 1, params),
+		    PGRES_TUPLES_OK, "recording passes") == -1)
+			return -1;
 	}
 	snprintf(lb, sizeof(lb), "%d", lookback_s);
 	snprintf(ttl, sizeof(ttl), "%d", ttl_s);
